@@ -1,0 +1,197 @@
+"""The training engine: a lean :class:`skorch.NeuralNet` for image batches.
+
+skorch's defaults index a ``Dataset`` row by row and collate every batch in
+Python, call ``loss.item()`` after every batch (a device sync) and record
+per-batch history. On small CNNs that costs 15-35% of a plain PyTorch loop.
+This engine keeps skorch's training loop, callbacks and history, but
+
+* slices whole batches out of tensors (one gather per batch),
+* accumulates loss and accuracy on the device and records them once per epoch,
+* supports per-sample weights in the loss.
+"""
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback, EpochTimer
+from tqdm.auto import tqdm
+
+__all__ = ["TensorBatches", "BatchIterator", "ImageNet", "EpochProgressBar"]
+
+
+class TensorBatches(torch.utils.data.Dataset):
+    """Images, encoded labels and sample weights held as tensors.
+
+    Parameters
+    ----------
+    X : Tensor of shape (N, C, H, W)
+    y : Tensor of shape (N,), dtype long, optional
+    weight : Tensor of shape (N,), optional
+        Per-sample loss weights; ones when omitted.
+    """
+
+    def __init__(self, X, y=None, weight=None):
+        self.X = X
+        self.y = y
+        if y is not None and weight is None:
+            weight = torch.ones(len(X), dtype=torch.float32)
+        self.weight = weight
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, index):  # per-row access, for generic torch code only
+        if self.y is None:
+            return self.X[index], None
+        return self.X[index], (self.y[index], self.weight[index])
+
+    def take(self, index):
+        """A new dataset with the rows in ``index``."""
+        index = torch.as_tensor(index, dtype=torch.long)
+        return TensorBatches(
+            self.X[index],
+            None if self.y is None else self.y[index],
+            None if self.weight is None else self.weight[index],
+        )
+
+
+class BatchIterator:
+    """Yield ``(X_batch, (y_batch, w_batch))`` by slicing tensors.
+
+    Shuffling draws one permutation per epoch from ``generator``, so the
+    data order depends only on the estimator's ``random_state``.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, generator=None, device="cpu"):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+        self.device = torch.device(device)
+
+    def __len__(self):
+        return -(-len(self.dataset) // self.batch_size)
+
+    def _to_device(self, tensor):
+        if tensor is None or tensor.device == self.device:
+            return tensor
+        return tensor.to(self.device, non_blocking=True)
+
+    def __iter__(self):
+        data, n, size = self.dataset, len(self.dataset), self.batch_size
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
+        for start in range(0, n, size):
+            if order is None:
+                part = slice(start, start + size)
+            else:
+                part = order[start:start + size]
+            X = self._to_device(data.X[part])
+            if data.y is None:
+                yield X, None
+            else:
+                yield X, (self._to_device(data.y[part]), self._to_device(data.weight[part]))
+
+
+class EpochProgressBar(Callback):
+    """A tqdm bar that advances once per epoch and shows loss and accuracy."""
+
+    def __init__(self, total=None, desc="training"):
+        self.total = total
+        self.desc = desc
+
+    def on_train_begin(self, net, **kwargs):
+        self.bar_ = tqdm(total=self.total, desc=self.desc, unit="epoch", leave=False)
+
+    def on_epoch_end(self, net, **kwargs):
+        last = net.history[-1]
+        shown = {k: f"{last[k]:.4f}" for k in ("train_loss", "train_acc", "valid_loss", "valid_acc")
+                 if k in last}
+        self.bar_.set_postfix(shown, refresh=False)
+        self.bar_.update(1)
+
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
+
+    def __getstate__(self):  # an open tqdm bar cannot be pickled
+        state = self.__dict__.copy()
+        state.pop("bar_", None)
+        return state
+
+
+class ImageNet(NeuralNet):
+    """skorch net for ``(N, C, H, W)`` tensors with weighted cross-entropy.
+
+    Expects datasets of type :class:`TensorBatches`. ``shuffle_seed`` seeds the
+    per-fit data order.
+    """
+
+    def __init__(self, *args, shuffle_seed=0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.shuffle_seed = shuffle_seed
+
+    @property
+    def _default_callbacks(self):
+        return [("epoch_timer", EpochTimer())]
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        # skorch opens an empty per-batch history entry here; losses are
+        # recorded per epoch instead, so skip that bookkeeping.
+        pass
+
+    def get_dataset(self, X, y=None):
+        if isinstance(X, TensorBatches):
+            return X
+        return TensorBatches(torch.as_tensor(X), y)
+
+    def get_iterator(self, dataset, training=False):
+        generator = None
+        if training:
+            generator = torch.Generator().manual_seed(self.shuffle_seed + len(self.history))
+        return BatchIterator(dataset, self.batch_size, shuffle=training,
+                             generator=generator, device=self.device)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        target, weight = y_true
+        return (self.criterion_(y_pred, target) * weight).mean()
+
+    def _count_correct(self, step, batch):
+        _, (target, _) = batch
+        step["n_correct"] = (step["y_pred"].detach().argmax(1) == target).sum()
+        return step
+
+    def train_step_single(self, batch, **fit_params):
+        return self._count_correct(super().train_step_single(batch, **fit_params), batch)
+
+    def validation_step(self, batch, **fit_params):
+        return self._count_correct(super().validation_step(batch, **fit_params), batch)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """One pass over ``iterator``; loss and accuracy go to the epoch's history
+        once, so no per-batch ``.item()`` synchronises the device."""
+        if iterator is None:
+            return
+        loss_sum = correct = 0
+        n_seen = n_batches = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            size = len(batch[0])
+            loss_sum = loss_sum + step["loss"].detach() * size
+            correct = correct + step["n_correct"]
+            n_seen += size
+            n_batches += 1
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        self.history.record(prefix + "_batch_count", n_batches)
+        if n_seen:
+            self.history.record(prefix + "_loss", float(loss_sum) / n_seen)
+            self.history.record(prefix + "_acc", float(correct) / n_seen)
+
+    @torch.inference_mode()
+    def predict_logits(self, X):
+        """Logits for ``X`` (a tensor), in eval mode and batches, on the CPU."""
+        self.module_.eval()
+        dataset = TensorBatches(X)
+        outputs = [self.module_(Xb).float().cpu()
+                   for Xb, _ in self.get_iterator(dataset, training=False)]
+        if not outputs:
+            return torch.empty((0, 0))
+        return torch.cat(outputs)

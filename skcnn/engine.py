@@ -10,12 +10,14 @@ This engine keeps skorch's training loop, callbacks and history, but
 * supports per-sample weights in the loss.
 """
 
+import math
+
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer
 from tqdm.auto import tqdm
 
-__all__ = ["TensorBatches", "BatchIterator", "ImageNet", "EpochProgressBar"]
+__all__ = ["TensorBatches", "BatchIterator", "ImageNet", "EpochProgressBar", "CosineDecay"]
 
 
 class TensorBatches(torch.utils.data.Dataset):
@@ -115,6 +117,31 @@ class EpochProgressBar(Callback):
         state = self.__dict__.copy()
         state.pop("bar_", None)
         return state
+
+
+class CosineDecay(Callback):
+    """Decay the learning rate along a half cosine, from its value to 0, over
+    ``total_steps`` training batches (stepped after every batch)."""
+
+    def __init__(self, total_steps):
+        self.total_steps = total_steps
+
+    def on_train_begin(self, net, **kwargs):
+        self.base_lrs_ = [group["lr"] for group in net.optimizer_.param_groups]
+        self.step_ = 0
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if not training:
+            return
+        self.step_ += 1
+        factor = 0.5 * (1.0 + math.cos(math.pi * min(self.step_ / self.total_steps, 1.0)))
+        for group, base in zip(net.optimizer_.param_groups, self.base_lrs_):
+            group["lr"] = base * factor
+
+    def on_train_end(self, net, **kwargs):
+        # Leave the optimizer at its configured rate so warm starts begin afresh.
+        for group, base in zip(net.optimizer_.param_groups, self.base_lrs_):
+            group["lr"] = base
 
 
 class ImageNet(NeuralNet):

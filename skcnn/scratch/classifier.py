@@ -24,7 +24,7 @@ from torch import nn
 
 from ..base import limit_torch_threads, resolve_device, seed_from, seeded
 from ..data.arrays import DATA_FORMATS, images_to_array
-from ..engine import EpochProgressBar, ImageNet, TensorBatches
+from ..engine import CosineDecay, EpochProgressBar, ImageNet, TensorBatches
 from ..exceptions import InputError
 from ..plugins import ArchitecturePlugin, InputMeta
 from ._resolve import resolve_architecture
@@ -103,6 +103,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     learning_rate : float, default=None
         Step size; ``None`` uses the optimizer's usual default (1.0 for
         Adadelta, 0.01 for SGD, 0.001 otherwise).
+    lr_schedule : {'constant', 'cosine'}, default='constant'
+        'cosine' decays the learning rate to 0 along a half cosine over the
+        epochs of each ``fit`` (stepped per batch); ``partial_fit`` always
+        uses a constant rate.
     weight_decay : float, default=0.0
         L2 penalty (decoupled for AdamW).
     momentum : float, default=0.9
@@ -193,6 +197,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         "padding": [StrOptions({"valid", "same"})],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "lr_schedule": [StrOptions({"constant", "cosine"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -213,7 +218,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, *, architecture=None, filters=(32, 64), kernel_size=3, pooling="max",
                  pool_size=2, hidden_units=(128,), activation="relu", dropout=0.0,
                  batch_norm=False, padding="valid", optimizer="adam", learning_rate=None,
-                 weight_decay=0.0, momentum=0.9, batch_size=64, max_epochs=20,
+                 lr_schedule="constant", weight_decay=0.0, momentum=0.9, batch_size=64,
+                 max_epochs=20,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, tol=1e-4,
                  class_weight=None, warm_start=False, input_shape=None, data_format="auto",
                  device="auto", random_state=None, verbose=1):
@@ -229,6 +235,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.padding = padding
         self.optimizer = optimizer
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
         self.weight_decay = weight_decay
         self.momentum = momentum
         self.batch_size = batch_size
@@ -502,6 +509,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                 threshold_mode="abs", load_best=True, sink=noop)))
         else:
             net.train_split = None
+        if self.lr_schedule == "cosine" and not partial:
+            steps_per_epoch = -(-len(train_data) // self.batch_size)
+            callbacks.append(("lr_schedule", CosineDecay(total_steps=epochs * steps_per_epoch)))
         if self.verbose:
             callbacks.append(("progress", EpochProgressBar(
                 total=epochs, desc=type(self).__name__)))

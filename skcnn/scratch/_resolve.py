@@ -27,16 +27,25 @@ class _CallableArchitecture(ArchitecturePlugin):
         self.builder = builder
 
     def build(self, meta):
+        args = (meta.in_channels, meta.image_size, meta.n_outputs)
         try:
-            module = self.builder(meta.in_channels, meta.image_size, meta.n_outputs)
-        except TypeError as exc:
+            inspect.signature(self.builder).bind(*args)
+            signature_ok = True
+        except TypeError:
+            signature_ok = False
+        except ValueError:  # builtins without a signature: just try the call
+            signature_ok = True
+        if signature_ok:
+            module = self.builder(*args)
+        else:
             name = getattr(self.builder, "__name__", repr(self.builder))
             raise ArchitectureError(
                 f"Calling architecture {name} as {name}(in_channels={meta.in_channels}, "
-                f"image_size={meta.image_size}, n_classes={meta.n_outputs}) failed: {exc}. "
+                f"image_size={meta.image_size}, n_classes={meta.n_outputs}) is not possible: "
+                "its signature does not take these three arguments. "
                 "An architecture class or builder must accept (in_channels, image_size, "
                 "n_classes) and return a torch.nn.Module."
-            ) from exc
+            )
         if not isinstance(module, nn.Module):
             raise ArchitectureError(
                 f"architecture builder returned {type(module).__name__}, not a torch.nn.Module."

@@ -28,7 +28,7 @@ from ..engine import CosineDecay, EpochProgressBar, ImageNet, TensorBatches
 from ..exceptions import InputError
 from ..plugins import ArchitecturePlugin, InputMeta
 from ._resolve import resolve_architecture
-from .architectures import ConvNet
+from .architectures import ConvNet, describe_failure
 from .layers import ACTIVATIONS, POOLINGS
 
 __all__ = ["CNNClassifier", "OPTIMIZERS"]
@@ -47,6 +47,13 @@ _CONVNET_PARAMS = ("filters", "kernel_size", "pooling", "pool_size", "hidden_uni
                    "activation", "dropout", "batch_norm", "padding")
 
 
+def _plain(value):
+    """Lists, tuples and arrays of the same numbers compare equal after this."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(np.asarray(value).tolist())
+    return value
+
+
 def _ndim(X):
     ndim = getattr(X, "ndim", None)
     if ndim is not None:
@@ -57,6 +64,24 @@ def _ndim(X):
         return np.asarray(X).ndim
     except ValueError:  # ragged nested lists
         return np.asarray(X, dtype=object).ndim
+
+
+def _check_module_fits(module, meta, architecture):
+    """Run one blank image through a freshly built module: it must give one logit per class."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module(torch.zeros((1, meta.in_channels, meta.height, meta.width)))
+    except Exception as exc:  # noqa: BLE001 - re-raised with the input's description
+        raise describe_failure(architecture, meta, exc) from exc
+    finally:
+        module.train(was_training)
+    if not torch.is_tensor(out) or tuple(out.shape) != (1, meta.n_outputs):
+        got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+        raise describe_failure(architecture, meta, ValueError(
+            f"it returned {got} for one image instead of (1, {meta.n_outputs}) logits; make its "
+            f"last layer output n_classes={meta.n_outputs} values"))
 
 
 class CNNClassifier(ClassifierMixin, BaseEstimator):
@@ -349,6 +374,14 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             validate_data(self, X, reset=reset, skip_check_array=True)
             if not reset:
                 input_shape = self.input_shape_
+        elif reset:
+            if hasattr(self, "feature_names_in_"):  # left from a fit on a DataFrame
+                del self.feature_names_in_
+            if input_shape is not None and ndim in (3, 4):
+                raise InputError(
+                    f"input_shape={input_shape!r} is only used for flat 2D rows, but X already "
+                    f"holds images ({ndim}D). Remove input_shape, or pass X.reshape(len(X), -1)."
+                )
         images = images_to_array(X, input_shape=input_shape if ndim == 2 else None,
                                  data_format=self.data_format)
         if reset:
@@ -391,7 +424,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             )
         if len(all_classes) < 2:
             raise InputError(
-                f"y contains only one class ({all_classes[0]!r}) and {n_samples} sample(s); "
+                f"y contains only one class ({all_classes.tolist()[0]!r}) and {n_samples} "
+                "sample(s); "
                 "a classifier needs at least 2 classes. Add images of other classes."
             )
         return y, all_classes
@@ -423,8 +457,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def _architecture_plugin(self):
         if self.architecture is None:
             return ConvNet(**{name: getattr(self, name) for name in _CONVNET_PARAMS})
+        defaults = type(self)().get_params()
         changed = [name for name in _CONVNET_PARAMS
-                   if getattr(self, name) != type(self)().get_params()[name]]
+                   if repr(_plain(getattr(self, name))) != repr(_plain(defaults[name]))]
         if changed:
             warnings.warn(
                 f"{', '.join(changed)} only shape the built-in ConvNet and are ignored because "
@@ -439,6 +474,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         plugin = self._architecture_plugin()
         plugin.check_input(meta)
         module = plugin.build(meta)
+        _check_module_fits(module, meta, self.architecture)
         opt_cls, default_lr, extra = OPTIMIZERS[self.optimizer]
         opt_kwargs = {"optimizer__weight_decay": self.weight_decay}
         opt_kwargs.update({f"optimizer__{name}": getattr(self, name) for name in extra})

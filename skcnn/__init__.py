@@ -2,7 +2,11 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .plugins import ArchitecturePlugin, InputMeta
+from .plugins import ArchitecturePlugin, BackbonePlugin, InputMeta, PreprocessConfig
+from .data.loader import ImageLoader
+from .pretrained import Backbone, decode_predictions, list_backbones
+from .pretrained.features import PretrainedFeatures
+from .pretrained.predict import classify_images, predict_imagenet_proba
 from .scratch import CNNClassifier, ConvNet, LeNet5, SimpleCNN, list_architectures
 
 try:
@@ -12,11 +16,20 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = [
     "CNNClassifier",
+    "PretrainedFeatures",
+    "ImageLoader",
+    "classify_images",
+    "predict_imagenet_proba",
     "ConvNet",
     "SimpleCNN",
     "LeNet5",
     "ArchitecturePlugin",
     "InputMeta",
     "list_architectures",
+    "BackbonePlugin",
+    "PreprocessConfig",
+    "Backbone",
+    "list_backbones",
+    "decode_predictions",
     "__version__",
 ]

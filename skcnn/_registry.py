@@ -26,6 +26,17 @@ _BUILTINS = {
         "simple_cnn": "skcnn.scratch.architectures:SimpleCNN",
         "lenet5": "skcnn.scratch.architectures:LeNet5",
     },
+    "skcnn.backbones": {
+        "efficientnet_lite0": "skcnn.pretrained.backbones:EfficientNetLite0",
+        "alexnet": "skcnn.pretrained.backbones:AlexNet",
+        "googlenet": "skcnn.pretrained.backbones:GoogLeNet",
+        "vgg16": "skcnn.pretrained.backbones:VGG16",
+        "resnet18": "skcnn.pretrained.backbones:ResNet18",
+        "resnet50": "skcnn.pretrained.backbones:ResNet50",
+        "mobilenet_v3_large": "skcnn.pretrained.backbones:MobileNetV3Large",
+        "efficientnet_b0": "skcnn.pretrained.backbones:EfficientNetB0",
+        "convnext_tiny": "skcnn.pretrained.backbones:ConvNeXtTiny",
+    },
 }
 
 

@@ -5,7 +5,15 @@ for scikit-learn already catches (mostly :class:`ValueError`), so
 ``except ValueError`` keeps working.
 """
 
-__all__ = ["InputError", "ImageTooSmallError", "PluginNotFoundError", "ArchitectureError"]
+__all__ = [
+    "InputError",
+    "ImageTooSmallError",
+    "PluginNotFoundError",
+    "ArchitectureError",
+    "LayerNotFoundError",
+    "WeightsUnavailableError",
+    "IncompatibleWeightsError",
+]
 
 
 class InputError(ValueError):
@@ -28,3 +36,25 @@ class PluginNotFoundError(ValueError, KeyError):
 
 class ArchitectureError(ValueError):
     """An architecture could not be built for the data it was given."""
+
+
+class LayerNotFoundError(ValueError):
+    """A backbone has no layer of the requested name.
+
+    The message lists the valid layer names.
+    """
+
+
+class WeightsUnavailableError(ValueError, OSError):
+    """Pretrained weights are neither available locally nor downloadable.
+
+    The message names the file that is missing, the folder to place it in,
+    and a backbone whose weights work offline.
+    """
+
+    def __str__(self):  # OSError would otherwise format (errno, strerror) pairs
+        return str(self.args[0]) if self.args else ""
+
+
+class IncompatibleWeightsError(ValueError):
+    """A weights file does not fit the network it is loaded into."""

@@ -3,17 +3,21 @@
 A plugin is a small parameter object: it stores its constructor arguments
 like a scikit-learn estimator, so ``clone``, ``get_params`` and nested
 ``set_params(architecture__depth=4)`` work on it. Third-party packages add
-plugins through the entry-point group ``skcnn.architectures``::
+plugins through the entry-point groups ``skcnn.architectures`` (networks
+trained from scratch) and ``skcnn.backbones`` (pretrained networks)::
 
     [project.entry-points."skcnn.architectures"]
     my_net = "my_package.nets:MyNet"
+
+    [project.entry-points."skcnn.backbones"]
+    my_backbone = "my_package.backbones:MyBackbone"
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from sklearn.base import BaseEstimator
 
-__all__ = ["InputMeta", "ArchitecturePlugin"]
+__all__ = ["InputMeta", "ArchitecturePlugin", "PreprocessConfig", "BackbonePlugin"]
 
 
 @dataclass(frozen=True)
@@ -68,3 +72,148 @@ class ArchitecturePlugin(BaseEstimator):
 
         The default accepts everything.
         """
+
+
+_INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How images must be prepared for a pretrained backbone.
+
+    The shorter side of an image is resized to ``resize_size`` with
+    ``interpolation``, the result is center-cropped to ``input_size``, scaled
+    to [0, 1] and normalised per channel with ``mean`` and ``std``.
+
+    Attributes
+    ----------
+    input_size : tuple of int
+        ``(height, width)`` of the tensor fed to the network.
+    resize_size : int
+        Length the shorter image side is resized to before the crop.
+    mean, std : tuple of float
+        Per-channel normalisation of pixel values in [0, 1].
+    interpolation : str
+        ``'bilinear'``, ``'bicubic'`` or ``'nearest'`` (PIL's ``'lanczos'``,
+        ``'box'`` and ``'hamming'`` are accepted too).
+    channels : int, default=3
+        Number of input channels (3: RGB).
+
+    Instances are immutable and hashable; :meth:`to_dict` gives a plain dict,
+    e.g. for cache keys.
+    """
+
+    input_size: tuple
+    resize_size: int
+    mean: tuple
+    std: tuple
+    interpolation: str = "bilinear"
+    channels: int = 3
+
+    def __post_init__(self):
+        size = self.input_size
+        if isinstance(size, int):
+            size = (size, size)
+        size = tuple(int(v) for v in size)
+        if len(size) == 3:  # (C, H, W) as timm writes it
+            size = size[1:]
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(
+                f"input_size must be (height, width) in pixels; got {self.input_size!r}."
+            )
+        mean = tuple(float(v) for v in self.mean)
+        std = tuple(float(v) for v in self.std)
+        if len(mean) != self.channels or len(std) != self.channels:
+            raise ValueError(
+                f"mean and std need one value per channel ({self.channels}); got mean={mean}, "
+                f"std={std}."
+            )
+        if min(std) <= 0:
+            raise ValueError(f"std values must be positive; got {std}.")
+        interpolation = str(getattr(self.interpolation, "value", self.interpolation)).lower()
+        if interpolation not in _INTERPOLATIONS:
+            raise ValueError(
+                f"interpolation must be one of {', '.join(map(repr, _INTERPOLATIONS))}; got "
+                f"{self.interpolation!r}."
+            )
+        object.__setattr__(self, "input_size", size)
+        object.__setattr__(self, "resize_size", int(self.resize_size))
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "std", std)
+        object.__setattr__(self, "interpolation", interpolation)
+        object.__setattr__(self, "channels", int(self.channels))
+
+    @property
+    def crop_pct(self):
+        """Fraction of the resized shorter side kept by the crop (timm's ``crop_pct``)."""
+        return min(self.input_size) / self.resize_size
+
+    def to_dict(self):
+        """The configuration as a plain ``dict`` (tuples stay tuples)."""
+        return asdict(self)
+
+
+class BackbonePlugin(BaseEstimator):
+    """Base class of pretrained networks (plugins of group ``skcnn.backbones``).
+
+    Like every skcnn plugin, a backbone plugin only stores its constructor
+    arguments: nothing is built, downloaded or loaded before :meth:`load`, so
+    ``clone`` and ``set_params`` are cheap.
+
+    Parameters
+    ----------
+    weights : None, str or path-like, default=None
+        ``None``: the plugin's default pretrained weights. Otherwise a path to
+        a state-dict file, or the name of a weights variant of the underlying
+        library (a torchvision weights name such as ``"IMAGENET1K_V1"``, a timm
+        pretrained tag such as ``"in1k"``).
+
+    Subclasses implement :meth:`load`, :meth:`preprocess_config`,
+    :meth:`weights_available_offline` and :meth:`weights_id`.
+    """
+
+    #: Short description of where the network and its weights come from.
+    source = "plugin"
+
+    def __init__(self, *, weights=None):
+        self.weights = weights
+
+    @property
+    def name(self):
+        """Name the backbone is known by (used in messages and by ``Backbone.name``)."""
+        return type(self).__name__
+
+    def load(self):
+        """Build the network with its ImageNet head, load the weights, switch it
+        to eval mode and return a :class:`skcnn.pretrained.Backbone`.
+
+        Raises
+        ------
+        skcnn.exceptions.WeightsUnavailableError
+            When the weights are not on this machine and cannot be downloaded.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement load()")
+
+    def preprocess_config(self):
+        """Return the :class:`PreprocessConfig` the weights expect (loads nothing)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement preprocess_config()")
+
+    def weights_available_offline(self):
+        """Whether :meth:`load` would succeed without network access."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement weights_available_offline()"
+        )
+
+    def weights_id(self):
+        """A stable string identifying the weights :meth:`load` would use (a cache key)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement weights_id()")
+
+
+def __getattr__(name):
+    # ``from skcnn.plugins import Backbone`` for plugin authors, without importing
+    # skcnn.pretrained (and torch) when this module is imported.
+    if name == "Backbone":
+        from .pretrained.backbone import Backbone
+
+        return Backbone
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

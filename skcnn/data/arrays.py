@@ -21,10 +21,23 @@ from sklearn.utils.validation import check_array
 
 from ..exceptions import InputError
 
-__all__ = ["DATA_FORMATS", "images_to_array", "infer_data_format", "flat_to_image_shape"]
+__all__ = ["DATA_FORMATS", "images_to_array", "input_ndim", "infer_data_format", "flat_to_image_shape"]
 
 DATA_FORMATS = ("auto", "channels_first", "channels_last")
 _COMMON_CHANNELS = (1, 3, 4)
+
+
+def input_ndim(X):
+    """Number of dimensions of array-like ``X`` (DataFrames count as 2)."""
+    ndim = getattr(X, "ndim", None)
+    if ndim is not None:
+        return ndim
+    if hasattr(X, "iloc"):  # pandas
+        return 2
+    try:
+        return np.asarray(X).ndim
+    except ValueError:  # ragged nested lists
+        return np.asarray(X, dtype=object).ndim
 
 
 def infer_data_format(shape):

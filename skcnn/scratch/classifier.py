@@ -23,7 +23,7 @@ from sklearn.utils.validation import (
 from torch import nn
 
 from ..base import limit_torch_threads, resolve_device, seed_from, seeded
-from ..data.arrays import DATA_FORMATS, images_to_array
+from ..data.arrays import DATA_FORMATS, images_to_array, input_ndim
 from ..engine import CosineDecay, EpochProgressBar, ImageNet, TensorBatches
 from ..exceptions import InputError
 from ..plugins import ArchitecturePlugin, InputMeta
@@ -52,18 +52,6 @@ def _plain(value):
     if isinstance(value, (list, tuple, np.ndarray)):
         return tuple(np.asarray(value).tolist())
     return value
-
-
-def _ndim(X):
-    ndim = getattr(X, "ndim", None)
-    if ndim is not None:
-        return ndim
-    if hasattr(X, "iloc"):  # pandas
-        return 2
-    try:
-        return np.asarray(X).ndim
-    except ValueError:  # ragged nested lists
-        return np.asarray(X, dtype=object).ndim
 
 
 def _check_module_fits(module, meta, architecture):
@@ -367,7 +355,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ input checks
     def _check_images(self, X, reset):
         """Validate ``X`` and return float32 ``(N, C, H, W)`` images."""
-        ndim = _ndim(X)
+        ndim = input_ndim(X)
         input_shape = self.input_shape
         if ndim == 2:
             # Flat rows: scikit-learn's own n_features / feature-name checks.

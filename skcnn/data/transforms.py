@@ -1,0 +1,149 @@
+"""Preparing images the way a pretrained network expects, and streaming them in batches."""
+
+import os
+import warnings
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.transforms import functional as TF
+
+from ..exceptions import InputError
+from .arrays import images_to_array
+from .images import array_to_pil, as_rgb, open_image
+
+__all__ = ["PilPreprocess", "ImageItems", "iterate_batches", "check_array_images"]
+
+def _too_small(height, width):
+    """A single pixel has no spatial structure to upsample; anything larger can be resized."""
+    return height * width < 2
+
+_INTERPOLATION = {
+    "bilinear": TF.InterpolationMode.BILINEAR,
+    "bicubic": TF.InterpolationMode.BICUBIC,
+    "nearest": TF.InterpolationMode.NEAREST,
+    "lanczos": TF.InterpolationMode.LANCZOS,
+    "box": TF.InterpolationMode.BOX,
+    "hamming": TF.InterpolationMode.HAMMING,
+}
+
+
+class PilPreprocess:
+    """Resize the shorter side, center-crop, scale to [0, 1] and normalise one PIL image.
+
+    Parameters
+    ----------
+    input_size : tuple of int
+        ``(H, W)`` the network is fed.
+    resize_size : int
+        Shorter side after resizing, before the crop.
+    mean, std : tuple of float
+        Per-channel normalisation.
+    interpolation : {'bilinear', 'bicubic', 'nearest'}
+    channels : int, default=3
+        3 converts every image to RGB, 1 to grayscale.
+    """
+
+    def __init__(self, input_size, resize_size, mean, std, interpolation="bilinear", channels=3):
+        self.input_size = tuple(input_size)
+        self.resize_size = int(resize_size)
+        self.mean = list(mean)
+        self.std = list(std)
+        self.interpolation = interpolation
+        self.channels = channels
+
+    def __call__(self, image):
+        image = as_rgb(image) if self.channels == 3 else image.convert("L")
+        image = TF.resize(image, self.resize_size, interpolation=_INTERPOLATION[self.interpolation],
+                          antialias=True)
+        image = TF.center_crop(image, list(self.input_size))
+        tensor = TF.pil_to_tensor(image).float().div_(255.0)
+        return TF.normalize(tensor, self.mean, self.std)
+
+
+def check_array_images(X):
+    """Validate an array of images; return it as ``(N, C, H, W)`` in [0, 1] floats or uint8.
+
+    Floats are expected in [0, 1]; ``uint8`` in 0-255.
+    """
+    raw = np.asarray(X) if not hasattr(X, "dtype") else X
+    array = images_to_array(raw)  # validates NaN/inf, dims, emptiness; uint8 -> [0, 1]
+    low, high = float(array.min()), float(array.max())
+    if low < -1e-6 or high > 1 + 1e-6:
+        warnings.warn(
+            f"X holds float pixel values outside [0, 1] (from {low:.3g} to {high:.3g}); they "
+            "are clipped. Scale float images to [0, 1] (e.g. X / X.max()) or pass uint8.",
+            UserWarning, stacklevel=3)
+    height, width = array.shape[-2:]
+    if _too_small(height, width):
+        raise InputError(
+            f"images are {height}x{width} pixels ({height * width} feature(s) per flat row); "
+            "a pretrained network needs images of at least 2 pixels to resize. Pass real "
+            "images, or use CNNClassifier or a classical model for such inputs."
+        )
+    return array
+
+
+class ImageItems(torch.utils.data.Dataset):
+    """Index-addressable images of one kind, preprocessed on access.
+
+    ``__getitem__`` returns ``(tensor, index)``; a failure names the item.
+    """
+
+    def __init__(self, items, kind, transform):
+        self.items = items
+        self.kind = kind
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.items)
+
+    def pil(self, index):
+        """The item at ``index`` as a PIL image."""
+        item = self.items[index]
+        if self.kind == "path":
+            return open_image(item)
+        if self.kind == "array":  # validated arrays are (N, C, H, W)
+            return array_to_pil(item, channels_first=True)
+        if not isinstance(item, Image.Image):  # pragma: no cover - guarded by input_kind
+            raise InputError(f"item {index} is not a PIL image")
+        return item
+
+    def __getitem__(self, index):
+        image = self.pil(index)
+        if _too_small(*image.size):
+            where = repr(str(self.items[index])) if self.kind == "path" else f"image {index}"
+            raise InputError(
+                f"{where} is {image.size[0]}x{image.size[1]} pixels; a pretrained network needs "
+                "images of at least 2 pixels to resize. Remove it or pass the real image."
+            )
+        return self.transform(image), index
+
+
+def _worker_init(_):
+    # Decoding workers each use one thread: the main process runs the network.
+    torch.set_num_threads(1)
+
+
+def iterate_batches(dataset, batch_size, num_workers):
+    """Yield ``(batch_tensor, indices)`` in order, decoding in ``num_workers`` processes.
+
+    Memory stays bounded by a few batches whatever the dataset size.
+    """
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        worker_init_fn=_worker_init if num_workers else None,
+        prefetch_factor=2 if num_workers else None,
+        persistent_workers=False,
+    )
+    yield from loader
+
+
+def default_num_workers(n_items, batch_size):
+    """Decode in worker processes only when there is enough work to pay for them."""
+    if n_items < 4 * batch_size:
+        return 0
+    return max(1, min(4, (os.cpu_count() or 1) - 1))

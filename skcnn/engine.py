@@ -17,7 +17,8 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer
 from tqdm.auto import tqdm
 
-__all__ = ["TensorBatches", "BatchIterator", "ImageNet", "EpochProgressBar", "CosineDecay"]
+__all__ = ["TensorBatches", "BatchIterator", "ImageNet", "EpochProgressBar", "CosineDecay",
+           "averaged_proba"]
 
 
 class TensorBatches(torch.utils.data.Dataset):
@@ -60,15 +61,19 @@ class BatchIterator:
     """Yield ``(X_batch, (y_batch, w_batch))`` by slicing tensors.
 
     Shuffling draws one permutation per epoch from ``generator``, so the
-    data order depends only on the estimator's ``random_state``.
+    data order depends only on the estimator's ``random_state``. ``augment``
+    (a callable on a ``(B, C, H, W)`` batch) is applied to each batch before it
+    moves to the device.
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, generator=None, device="cpu"):
+    def __init__(self, dataset, batch_size, shuffle=False, generator=None, device="cpu",
+                 augment=None):
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
         self.device = torch.device(device)
+        self.augment = augment
 
     def __len__(self):
         return -(-len(self.dataset) // self.batch_size)
@@ -86,7 +91,10 @@ class BatchIterator:
                 part = slice(start, start + size)
             else:
                 part = order[start:start + size]
-            X = self._to_device(data.X[part])
+            X = data.X[part]
+            if self.augment is not None:
+                X = self.augment(X)
+            X = self._to_device(X)
             if data.y is None:
                 yield X, None
             else:
@@ -148,12 +156,13 @@ class ImageNet(NeuralNet):
     """skorch net for ``(N, C, H, W)`` tensors with weighted cross-entropy.
 
     Expects datasets of type :class:`TensorBatches`. ``shuffle_seed`` seeds the
-    per-fit data order.
+    per-fit data order; ``augment`` transforms training batches only.
     """
 
-    def __init__(self, *args, shuffle_seed=0, **kwargs):
+    def __init__(self, *args, shuffle_seed=0, augment=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.shuffle_seed = shuffle_seed
+        self.augment = augment
 
     @property
     def _default_callbacks(self):
@@ -174,7 +183,8 @@ class ImageNet(NeuralNet):
         if training:
             generator = torch.Generator().manual_seed(self.shuffle_seed + len(self.history))
         return BatchIterator(dataset, self.batch_size, shuffle=training,
-                             generator=generator, device=self.device)
+                             generator=generator, device=self.device,
+                             augment=self.augment if training else None)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         target, weight = y_true
@@ -213,12 +223,28 @@ class ImageNet(NeuralNet):
             self.history.record(prefix + "_acc", float(correct) / n_seen)
 
     @torch.inference_mode()
-    def predict_logits(self, X):
-        """Logits for ``X`` (a tensor), in eval mode and batches, on the CPU."""
+    def predict_logits(self, X, augment=None):
+        """Logits for ``X`` (a tensor), in eval mode and batches, on the CPU.
+
+        ``augment`` transforms each batch first (test-time augmentation).
+        """
         self.module_.eval()
-        dataset = TensorBatches(X)
-        outputs = [self.module_(Xb).float().cpu()
-                   for Xb, _ in self.get_iterator(dataset, training=False)]
+        iterator = BatchIterator(TensorBatches(X), self.batch_size, device=self.device,
+                                 augment=augment)
+        outputs = [self.module_(Xb).float().cpu() for Xb, _ in iterator]
         if not outputs:
             return torch.empty((0, 0))
         return torch.cat(outputs)
+
+
+def averaged_proba(net, X, augment=None, tta=0, seed=0):
+    """Class probabilities of ``X``; with ``tta`` > 0 the average over the plain
+    images and ``tta`` augmented views of them (seeded, so repeatable)."""
+    proba = torch.softmax(net.predict_logits(X).double(), dim=1)
+    if tta and augment is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for _ in range(tta):
+                proba += torch.softmax(net.predict_logits(X, augment=augment).double(), dim=1)
+        proba /= tta + 1
+    return proba.numpy()

@@ -24,7 +24,8 @@ from torch import nn
 
 from ..base import limit_torch_threads, resolve_device, seed_from, seeded
 from ..data.arrays import DATA_FORMATS, images_to_array, input_ndim
-from ..engine import CosineDecay, EpochProgressBar, ImageNet, TensorBatches
+from ..data.augment import AUGMENT_PRESETS, make_augmentation
+from ..engine import CosineDecay, EpochProgressBar, ImageNet, TensorBatches, averaged_proba
 from ..exceptions import InputError
 from ..plugins import ArchitecturePlugin, InputMeta
 from ._resolve import resolve_architecture
@@ -139,6 +140,15 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         Patience of early stopping, in epochs.
     tol : float, default=1e-4
         Smallest decrease of the validation loss that counts as improvement.
+    augment : None, 'light', 'standard' or callable, default=None
+        Augmentation of training batches only (never of validation or test
+        data): 'light' shifts and zooms a little (safe for digits),
+        'standard' also flips, rotates and jitters brightness/contrast; a
+        callable (e.g. a torchvision transform) maps one ``(C, H, W)`` tensor to
+        an augmented one. See :mod:`skcnn.data.augment`.
+    tta : int, default=0
+        Test-time augmentation: ``predict_proba`` averages the plain images and
+        ``tta`` augmented views (uses ``augment``, or 'light' when it is None).
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes in the loss; 'balanced' uses
         ``n_samples / (n_classes * np.bincount(y))``.
@@ -219,6 +229,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "augment": [None, StrOptions(set(AUGMENT_PRESETS)), callable],
+        "tta": [Interval(Integral, 0, None, closed="left")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "warm_start": ["boolean"],
         "input_shape": [tuple, list, None],
@@ -234,7 +246,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                  lr_schedule="constant", weight_decay=0.0, momentum=0.9, batch_size=64,
                  max_epochs=20,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, tol=1e-4,
-                 class_weight=None, warm_start=False, input_shape=None, data_format="auto",
+                 augment=None, tta=0, class_weight=None, warm_start=False, input_shape=None, data_format="auto",
                  device="auto", random_state=None, verbose=1):
         self.architecture = architecture
         self.filters = filters
@@ -257,6 +269,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.augment = augment
+        self.tta = tta
         self.class_weight = class_weight
         self.warm_start = warm_start
         self.input_shape = input_shape
@@ -328,8 +342,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         images = self._check_images(X, reset=False)
-        logits = self.net_.predict_logits(torch.from_numpy(images))
-        return torch.softmax(logits.double(), dim=1).numpy()
+        augment = None
+        if self.tta:
+            augment = make_augmentation(self.augment or "light", self.input_shape_[1:])
+        return averaged_proba(self.net_, torch.from_numpy(images), augment, self.tta, self._seed)
 
     def predict(self, X):
         """Most probable class of each image.
@@ -541,6 +557,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                 total=epochs, desc=type(self).__name__)))
         net.callbacks = callbacks
         net.initialize_callbacks()
+        net.augment = make_augmentation(self.augment, self.input_shape_[1:])
         net.max_epochs = epochs
 
         n_before = len(net.history)

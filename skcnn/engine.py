@@ -129,22 +129,38 @@ class EpochProgressBar(Callback):
 
 class CosineDecay(Callback):
     """Decay the learning rate along a half cosine, from its value to 0, over
-    ``total_steps`` training batches (stepped after every batch)."""
+    ``total_steps`` training batches (stepped after every batch).
 
-    def __init__(self, total_steps):
+    With ``warmup_fraction`` > 0 the rate first rises linearly from 4% of its
+    value over that share of the steps (the one-cycle policy).
+    """
+
+    def __init__(self, total_steps, warmup_fraction=0.0):
         self.total_steps = total_steps
+        self.warmup_fraction = warmup_fraction
+
+    def _factor(self, step):
+        warmup = int(self.warmup_fraction * self.total_steps)
+        if step < warmup:
+            return 0.04 + 0.96 * step / warmup
+        progress = (step - warmup) / max(self.total_steps - warmup, 1)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
     def on_train_begin(self, net, **kwargs):
         self.base_lrs_ = [group["lr"] for group in net.optimizer_.param_groups]
         self.step_ = 0
+        self._apply(net)
+
+    def _apply(self, net):
+        factor = self._factor(self.step_)
+        for group, base in zip(net.optimizer_.param_groups, self.base_lrs_):
+            group["lr"] = base * factor
 
     def on_batch_end(self, net, training=False, **kwargs):
         if not training:
             return
         self.step_ += 1
-        factor = 0.5 * (1.0 + math.cos(math.pi * min(self.step_ / self.total_steps, 1.0)))
-        for group, base in zip(net.optimizer_.param_groups, self.base_lrs_):
-            group["lr"] = base * factor
+        self._apply(net)
 
     def on_train_end(self, net, **kwargs):
         # Leave the optimizer at its configured rate so warm starts begin afresh.

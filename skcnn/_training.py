@@ -1,0 +1,337 @@
+"""The shared core of skcnn's classifiers: label handling, weights, early stopping,
+the training call into the engine, prediction and test-time augmentation.
+
+Subclasses decide how images become tensors (:meth:`_prepare_images`), which
+network is trained (:meth:`_build_module`) and how the optimiser treats its
+parameters (:meth:`_optimizer_kwargs`, :meth:`_extra_callbacks`).
+"""
+
+import numpy as np
+import torch
+from skorch.callbacks import EarlyStopping
+from skorch.helper import predefined_split
+from skorch.utils import noop
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, _check_y, check_is_fitted
+from torch import nn
+from numbers import Integral, Real
+
+from .base import limit_torch_threads, resolve_device, seed_from, seeded
+from .data.augment import AUGMENT_PRESETS, make_augmentation
+from .engine import CosineDecay, EpochProgressBar, ImageNet, TensorBatches, averaged_proba
+from .exceptions import InputError
+from .plugins import InputMeta
+
+__all__ = ["BaseImageClassifier", "OPTIMIZERS", "TRAINING_CONSTRAINTS"]
+
+#: optimizer name -> (torch class, default learning rate, extra keyword arguments)
+OPTIMIZERS = {
+    "adadelta": (torch.optim.Adadelta, 1.0, ()),
+    "adam": (torch.optim.Adam, 1e-3, ()),
+    "adamw": (torch.optim.AdamW, 1e-3, ()),
+    "sgd": (torch.optim.SGD, 1e-2, ("momentum",)),
+    "rmsprop": (torch.optim.RMSprop, 1e-3, ("momentum",)),
+}
+
+#: Parameter constraints every classifier shares.
+TRAINING_CONSTRAINTS = {
+    "optimizer": [StrOptions(set(OPTIMIZERS))],
+    "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "augment": [None, StrOptions(set(AUGMENT_PRESETS)), callable],
+    "tta": [Interval(Integral, 0, None, closed="left")],
+    "class_weight": [dict, StrOptions({"balanced"}), None],
+    "warm_start": ["boolean"],
+    "device": [str, torch.device],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
+class BaseImageClassifier(ClassifierMixin, BaseEstimator):
+    """Base of the image classifiers; not for direct use."""
+
+    _parameter_constraints = dict(TRAINING_CONSTRAINTS)
+
+    # ------------------------------------------------------------------ public API
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on images ``X`` with labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, H, W), (N, H, W, C), (N, C, H, W) or (N, D)
+            Images (``uint8`` pixels are scaled to [0, 1]) or flat rows (see
+            ``input_shape``).
+        y : array-like of shape (N,)
+            Labels of any type.
+        sample_weight : array-like of shape (N,), default=None
+            Non-negative weight of each image in the loss.
+
+        Returns
+        -------
+        self : CNNClassifier
+        """
+        resume = self.warm_start and hasattr(self, "net_")
+        return self._train(X, y, sample_weight, epochs=self.max_epochs, resume=resume,
+                           classes=None, validate=self.early_stopping, partial=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch on ``(X, y)``, continuing from the current weights.
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            As in :meth:`fit`.
+        classes : array-like of shape (n_classes,), default=None
+            Every label that will ever appear. Required on the first call,
+            ignored afterwards.
+
+        Returns
+        -------
+        self : CNNClassifier
+        """
+        resume = hasattr(self, "net_")
+        if not resume and classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit, e.g. "
+                "partial_fit(X, y, classes=np.unique(y_all)), so the network knows every label."
+            )
+        return self._train(X, y, sample_weight, epochs=1, resume=resume, classes=classes,
+                           validate=False, partial=True)
+
+    def predict_proba(self, X):
+        """Class probabilities of each image; rows sum to 1.
+
+        Parameters
+        ----------
+        X : array-like
+            Images of the shape seen in ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (N, n_classes)
+            Columns follow ``classes_``.
+        """
+        check_is_fitted(self)
+        images = self._as_tensor(self._prepare_images(X, reset=False))
+        augment = None
+        if self.tta:
+            augment = make_augmentation(self.augment or "light", images.shape[2:])
+        return averaged_proba(self.net_, images, augment, self.tta, self._seed)
+
+    def predict(self, X):
+        """Most probable class of each image.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (N,)
+            Labels as given to ``fit``.
+        """
+        check_is_fitted(self)
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    @property
+    def module_(self):
+        """The trained :class:`torch.nn.Module`."""
+        return self.net_.module_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+    # ------------------------------------------------------------------ hooks
+    def _prepare_images(self, X, reset):
+        """Validate ``X`` and return float32 images ``(N, C, H, W)`` (array or tensor).
+
+        With ``reset`` it records what later calls must match.
+        """
+        raise NotImplementedError
+
+    def _build_module(self, meta):
+        """A new network for ``meta`` (called under the fit's seed)."""
+        raise NotImplementedError
+
+    def _optimizer_kwargs(self, module):
+        """skorch ``optimizer__*`` keyword arguments (e.g. ``optimizer__param_groups``)."""
+        return {}
+
+    def _extra_callbacks(self, epochs, steps_per_epoch, partial):
+        """skorch callbacks this classifier adds to a training call."""
+        return []
+
+    def _lr_schedule_callback(self, schedule, epochs, steps_per_epoch, partial):
+        if partial or schedule == "constant":
+            return []
+        return [("lr_schedule", CosineDecay(total_steps=epochs * steps_per_epoch,
+                                            warmup_fraction=0.3 if schedule == "onecycle"
+                                            else 0.0))]
+
+    @staticmethod
+    def _as_tensor(images):
+        return images if torch.is_tensor(images) else torch.from_numpy(images)
+
+    # ------------------------------------------------------------------ labels and weights
+    def _check_labels(self, y, n_samples, classes, resume):
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None. Pass the labels: fit(X, y).")
+        y = _check_y(y, estimator=self)
+        if len(y) != n_samples:
+            raise InputError(
+                f"X has {n_samples} images but y has {len(y)} labels; pass exactly one "
+                "label per image."
+            )
+        check_classification_targets(y)
+        if resume:
+            unseen = np.setdiff1d(y, self.classes_)
+            if unseen.size:
+                raise InputError(
+                    f"y contains labels {unseen.tolist()} that the fitted network does not "
+                    f"know (classes_ = {self.classes_.tolist()}). Fit from scratch "
+                    "(warm_start=False) to learn new classes."
+                )
+            return y, self.classes_
+        all_classes = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+        if classes is not None and np.setdiff1d(y, all_classes).size:
+            raise InputError(
+                f"y contains labels {np.setdiff1d(y, all_classes).tolist()} missing from "
+                "classes; pass every label in classes."
+            )
+        if len(all_classes) < 2:
+            raise InputError(
+                f"y contains only one class ({all_classes.tolist()[0]!r}) and {n_samples} "
+                "sample(s); "
+                "a classifier needs at least 2 classes. Add images of other classes."
+            )
+        return y, all_classes
+
+    def _sample_weights(self, y_encoded, sample_weight, n_samples, classes, partial):
+        weight = np.ones(n_samples, dtype=np.float64)
+        if sample_weight is not None:
+            weight = _check_sample_weight(sample_weight, np.empty((n_samples, 0)),
+                                          dtype=np.float64, ensure_non_negative=True)
+        if self.class_weight is not None:
+            if self.class_weight == "balanced" and partial:
+                raise ValueError(
+                    "class_weight='balanced' needs the whole training set and is not supported "
+                    "by partial_fit; pass a dict of class weights computed on all labels."
+                )
+            present = np.unique(y_encoded)
+            per_class = np.ones(len(classes))
+            per_class[present] = compute_class_weight(self.class_weight, classes=classes[present],
+                                                      y=classes[y_encoded])
+            weight = weight * per_class[y_encoded]
+        total = weight.sum()
+        if not total > 0:
+            raise InputError("sample_weight (times class_weight) is zero for every image; "
+                             "give some images a positive weight.")
+        # Mean weight 1 keeps the learning rate's meaning independent of the weights' scale.
+        return torch.as_tensor(weight * (n_samples / total), dtype=torch.float32)
+
+    # ------------------------------------------------------------------ training
+    def _build_net(self, meta, device, seed):
+        module = self._build_module(meta)
+        opt_cls, default_lr, extra = OPTIMIZERS[self.optimizer]
+        opt_kwargs = {"optimizer__weight_decay": self.weight_decay}
+        opt_kwargs.update({f"optimizer__{name}": getattr(self, name) for name in extra})
+        opt_kwargs.update(self._optimizer_kwargs(module))
+        net = ImageNet(
+            module=module,
+            criterion=nn.CrossEntropyLoss,
+            criterion__reduction="none",
+            optimizer=opt_cls,
+            lr=default_lr if self.learning_rate is None else self.learning_rate,
+            batch_size=self.batch_size,
+            train_split=None,
+            device=str(device),
+            verbose=0,
+            shuffle_seed=seed,
+            torch_load_kwargs={"weights_only": False},
+            **opt_kwargs,
+        )
+        net.initialize()
+        return net
+
+    def _validation_split(self, dataset, y_encoded, seed):
+        """Stratified hold-out for early stopping (plain shuffle if a class is too rare)."""
+        n = len(dataset)
+        n_valid = max(int(round(self.validation_fraction * n)), 1)
+        if n - n_valid < 1:
+            raise InputError(
+                f"early_stopping needs at least 2 images (got {n}); add images or set "
+                "early_stopping=False."
+            )
+        counts = np.bincount(y_encoded)
+        counts = counts[counts > 0]
+        stratify = counts.min() >= 2 and n_valid >= len(counts) and n - n_valid >= len(counts)
+        splitter_cls = StratifiedShuffleSplit if stratify else ShuffleSplit
+        splitter = splitter_cls(n_splits=1, test_size=n_valid, random_state=seed)
+        train_idx, valid_idx = next(splitter.split(np.zeros(n), y_encoded))
+        return dataset.take(train_idx), dataset.take(valid_idx)
+
+    def _train(self, X, y, sample_weight, *, epochs, resume, classes, validate, partial):
+        limit_torch_threads()
+        images = self._as_tensor(self._prepare_images(X, reset=not resume))
+        y, all_classes = self._check_labels(y, len(images), classes, resume)
+        y_encoded = np.searchsorted(all_classes, y)
+        weight = self._sample_weights(y_encoded, sample_weight, len(images), all_classes,
+                                      partial=partial)
+        dataset = TensorBatches(images, torch.as_tensor(y_encoded, dtype=torch.long), weight)
+
+        if resume:
+            net = self.net_
+            seed = self._seed + self.n_iter_
+        else:
+            self.classes_ = all_classes
+            self._seed = seed_from(self.random_state)
+            seed = self._seed
+            device = resolve_device(self.device)
+            self.device_ = str(device)
+            meta = InputMeta(*images.shape[1:], n_outputs=len(all_classes))
+            with seeded(seed, device):
+                net = self._build_net(meta, device, seed)
+
+        callbacks = []
+        train_data = dataset
+        if validate:
+            train_data, valid_data = self._validation_split(dataset, y_encoded, seed)
+            net.train_split = predefined_split(valid_data)
+            callbacks.append(("early_stopping", EarlyStopping(
+                monitor="valid_loss", patience=self.n_iter_no_change, threshold=self.tol,
+                threshold_mode="abs", load_best=True, sink=noop)))
+        else:
+            net.train_split = None
+        steps_per_epoch = -(-len(train_data) // self.batch_size)
+        callbacks += self._extra_callbacks(epochs, steps_per_epoch, partial)
+        if self.verbose:
+            callbacks.append(("progress", EpochProgressBar(
+                total=epochs, desc=type(self).__name__)))
+        net.callbacks = callbacks
+        net.initialize_callbacks()
+        net.augment = make_augmentation(self.augment, images.shape[2:])
+        net.max_epochs = epochs
+
+        n_before = len(net.history)
+        with seeded(seed, self.device_):
+            net.partial_fit(train_data)
+        self.net_ = net
+        self.history_ = net.history
+        self.n_iter_ = len(net.history)
+        self.loss_curve_ = [float(h["train_loss"]) for h in net.history]
+        self.validation_scores_ = (
+            [float(h["valid_acc"]) for h in net.history[n_before:] if "valid_acc" in h]
+            if validate else None
+        )
+        return self

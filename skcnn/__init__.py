@@ -6,6 +6,7 @@ from .plugins import ArchitecturePlugin, BackbonePlugin, InputMeta, PreprocessCo
 from .data.loader import ImageLoader
 from .pretrained import Backbone, decode_predictions, list_backbones
 from .pretrained.features import PretrainedFeatures
+from .pretrained.finetune import FineTunedClassifier
 from .pretrained.predict import classify_images, predict_imagenet_proba
 from .scratch import CNNClassifier, ConvNet, LeNet5, SimpleCNN, list_architectures
 
@@ -17,6 +18,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "CNNClassifier",
     "PretrainedFeatures",
+    "FineTunedClassifier",
     "ImageLoader",
     "classify_images",
     "predict_imagenet_proba",

@@ -168,9 +168,13 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         """skorch ``optimizer__*`` keyword arguments (e.g. ``optimizer__param_groups``)."""
         return {}
 
-    def _extra_callbacks(self, epochs, steps_per_epoch, partial):
+    def _extra_callbacks(self, net, epochs, steps_per_epoch, partial, resume):
         """skorch callbacks this classifier adds to a training call."""
         return []
+
+    def _precision(self, device):
+        """Autocast dtype for training and inference on ``device`` (None: float32)."""
+        return None
 
     def _lr_schedule_callback(self, schedule, epochs, steps_per_epoch, partial):
         if partial or schedule == "constant":
@@ -258,6 +262,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             device=str(device),
             verbose=0,
             shuffle_seed=seed,
+            precision=self._precision(device),
             torch_load_kwargs={"weights_only": False},
             **opt_kwargs,
         )
@@ -314,7 +319,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         else:
             net.train_split = None
         steps_per_epoch = -(-len(train_data) // self.batch_size)
-        callbacks += self._extra_callbacks(epochs, steps_per_epoch, partial)
+        callbacks += self._extra_callbacks(net, epochs, steps_per_epoch, partial, resume)
         if self.verbose:
             callbacks.append(("progress", EpochProgressBar(
                 total=epochs, desc=type(self).__name__)))

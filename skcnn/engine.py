@@ -175,10 +175,43 @@ class ImageNet(NeuralNet):
     per-fit data order; ``augment`` transforms training batches only.
     """
 
-    def __init__(self, *args, shuffle_seed=0, augment=None, **kwargs):
+    def __init__(self, *args, shuffle_seed=0, augment=None, precision=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.shuffle_seed = shuffle_seed
         self.augment = augment
+        self.precision = precision
+
+    def _autocast(self):
+        device = torch.device(self.device)
+        return torch.autocast(device.type, dtype=self.precision or torch.float32,
+                              enabled=self.precision is not None)
+
+    def infer(self, x, **fit_params):
+        with self._autocast():
+            return super().infer(x, **fit_params)
+
+    def _scaler(self):
+        """A gradient scaler for float16 training (bfloat16 needs none)."""
+        if self.precision != torch.float16:
+            return None
+        if getattr(self, "grad_scaler_", None) is None:
+            self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type)
+        return self.grad_scaler_
+
+    def train_step(self, batch, **fit_params):
+        scaler = self._scaler()
+        if scaler is None:
+            return super().train_step(batch, **fit_params)
+        self._zero_grad_optimizer()
+        self._set_training(True)
+        Xi, yi = batch
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred.float(), yi, X=Xi, training=True)
+        scaler.scale(loss).backward()
+        for name in self._optimizers:
+            scaler.step(getattr(self, name + "_"))
+        scaler.update()
+        return self._count_correct({"loss": loss, "y_pred": y_pred}, batch)
 
     @property
     def _default_callbacks(self):
@@ -204,7 +237,7 @@ class ImageNet(NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         target, weight = y_true
-        return (self.criterion_(y_pred, target) * weight).mean()
+        return (self.criterion_(y_pred.float(), target) * weight).mean()
 
     def _count_correct(self, step, batch):
         _, (target, _) = batch
@@ -247,7 +280,8 @@ class ImageNet(NeuralNet):
         self.module_.eval()
         iterator = BatchIterator(TensorBatches(X), self.batch_size, device=self.device,
                                  augment=augment)
-        outputs = [self.module_(Xb).float().cpu() for Xb, _ in iterator]
+        with self._autocast():
+            outputs = [self.module_(Xb).float().cpu() for Xb, _ in iterator]
         if not outputs:
             return torch.empty((0, 0))
         return torch.cat(outputs)

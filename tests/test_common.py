@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skcnn import CNNClassifier, ImageLoader, PretrainedFeatures
+from skcnn import CNNClassifier, FineTunedClassifier, ImageLoader, PretrainedFeatures
 
 # Fast settings: scikit-learn's checks feed tiny tabular arrays, read as 1xD
 # strips (or 1xSxS images for square D), so use 'same' padding.
@@ -19,17 +19,39 @@ _BATCH_NUMERICS = (
     "(float64 estimators pass it)"
 )
 
+# Backbone frozen (unfreeze='head') at a tiny input size: the contract checks, not accuracy
+# (tests/test_finetune.py measures that on real images).
+FAST_FINETUNE = FineTunedClassifier(input_size=16, max_epochs=2, unfreeze="head", batch_size=64,
+                                    learning_rate=1e-2, num_workers=0, verbose=0, random_state=0)
+
+_SGD_WEIGHTS = (
+    "mini-batch SGD: a repeated image fills two batch slots and shifts the shuffled order, so "
+    "weight 2 and duplication give close but not identical networks"
+)
+
+_FROZEN_ON_BLOBS = (
+    "fast settings keep the ImageNet backbone frozen for 2 epochs: its features of 2-feature "
+    "blobs drawn as 1x2-pixel strips (negative values clipped to black) do not separate the "
+    "blobs to 0.83; unfrozen it reaches 1.0 in 8 epochs (too slow for this suite), and "
+    "accuracy on real images is tested in tests/test_finetune.py"
+)
+
 # Each expected failure with its reason (never skipped silently).
 EXPECTED_FAILURES = {
     PretrainedFeatures: {
         "check_methods_subset_invariance": _BATCH_NUMERICS,
         "check_methods_sample_order_invariance": _BATCH_NUMERICS,
     },
+    FineTunedClassifier: {
+        "check_classifiers_train": _FROZEN_ON_BLOBS,
+        "check_classifiers_train(readonly_memmap=True)": _FROZEN_ON_BLOBS,
+        "check_classifiers_train(readonly_memmap=True,X_dtype=float32)": _FROZEN_ON_BLOBS,
+        "check_sample_weight_equivalence_on_dense_data": _SGD_WEIGHTS,
+        "check_methods_subset_invariance": _BATCH_NUMERICS,
+        "check_methods_sample_order_invariance": _BATCH_NUMERICS,
+    },
     CNNClassifier: {
-        "check_sample_weight_equivalence_on_dense_data": (
-            "mini-batch SGD: a repeated image fills two batch slots and shifts the shuffled "
-            "order, so weight 2 and duplication give close but not identical networks"
-        ),
+        "check_sample_weight_equivalence_on_dense_data": _SGD_WEIGHTS,
         "check_methods_subset_invariance": _BATCH_NUMERICS,
     },
 }
@@ -39,6 +61,6 @@ def _expected_failed_checks(estimator):
     return EXPECTED_FAILURES.get(type(estimator), {})
 
 
-@parametrize_with_checks([FAST_CNN, FAST_FEATURES, ImageLoader(size=8)], expected_failed_checks=_expected_failed_checks)
+@parametrize_with_checks([FAST_CNN, FAST_FEATURES, FAST_FINETUNE, ImageLoader(size=8)], expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

@@ -98,7 +98,9 @@ class ImageLoader(TransformerMixin, BaseEstimator):
                 image = array_to_pil(item, channels_first=True)
             else:
                 image = item
-            image = as_rgb(image) if self.mode == "RGB" else image.convert("L")
+            image = as_rgb(image)  # composites transparency on white
+            if self.mode == "L":
+                image = image.convert("L")
             if size is not None and image.size != (size[1], size[0]):
                 image = image.resize((size[1], size[0]), resample=3)  # bicubic
             arrays.append(np.asarray(image, dtype=np.uint8))

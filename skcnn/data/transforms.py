@@ -53,7 +53,9 @@ class PilPreprocess:
         self.channels = channels
 
     def __call__(self, image):
-        image = as_rgb(image) if self.channels == 3 else image.convert("L")
+        image = as_rgb(image)  # composites transparency on white
+        if self.channels != 3:
+            image = image.convert("L")
         image = TF.resize(image, self.resize_size, interpolation=_INTERPOLATION[self.interpolation],
                           antialias=True)
         image = TF.center_crop(image, list(self.input_size))
@@ -139,7 +141,30 @@ def iterate_batches(dataset, batch_size, num_workers):
         prefetch_factor=2 if num_workers else None,
         persistent_workers=False,
     )
-    yield from loader
+    iterator = iter(loader)
+    try:
+        yield from iterator
+    finally:
+        # After a failing item the iterator would otherwise live on in the traceback and
+        # its worker processes would block for seconds whenever it is garbage-collected.
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+
+
+def prepare_tensor(dataset, num_workers="auto", batch_size=64):
+    """Preprocess every item of ``dataset`` into one float32 tensor ``(N, C, H, W)``.
+
+    Used by training, which revisits each image every epoch: decoding and
+    resizing happen once.
+    """
+    first, _ = dataset[0]
+    out = torch.empty((len(dataset), *first.shape), dtype=torch.float32)
+    workers = default_num_workers(len(dataset), batch_size) if num_workers == "auto" \
+        else int(num_workers)
+    for batch, index in iterate_batches(dataset, batch_size, workers):
+        out[index] = batch
+    return out
 
 
 def default_num_workers(n_items, batch_size):

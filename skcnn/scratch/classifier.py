@@ -299,5 +299,5 @@ class CNNClassifier(BaseImageClassifier):
         _check_module_fits(module, meta, self.architecture)
         return module
 
-    def _extra_callbacks(self, epochs, steps_per_epoch, partial):
+    def _extra_callbacks(self, net, epochs, steps_per_epoch, partial, resume):
         return self._lr_schedule_callback(self.lr_schedule, epochs, steps_per_epoch, partial)

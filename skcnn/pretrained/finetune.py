@@ -1,0 +1,332 @@
+"""FineTunedClassifier: transfer learning from a pretrained backbone, as a scikit-learn classifier."""
+
+import math
+from numbers import Integral, Real
+
+import torch
+from skorch.callbacks import Callback
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
+from torch import nn
+
+from .._training import OPTIMIZERS, TRAINING_CONSTRAINTS, BaseImageClassifier
+from ..data.arrays import input_ndim
+from ..data.images import input_kind
+from ..data.transforms import ImageItems, PilPreprocess, check_array_images, prepare_tensor
+from ..plugins import BackbonePlugin
+from ._inference import PRECISIONS
+from .backbones import resolve_backbone
+from .features import GlobalPool
+
+__all__ = ["FineTunedClassifier", "FineTuneNet", "backbone_stages"]
+
+_FORWARD_FEATURES = "forward_features"
+
+
+def backbone_stages(model, layer_names):
+    """Split the backbone's parameters into ordered stages.
+
+    Stage boundaries are the named layers (``layer_names``, outermost
+    containers dropped when their children are listed). Parameters outside any
+    named layer join the stage that runs before them (the stem joins the first).
+
+    Returns
+    -------
+    stages : list of (str, list of str)
+        Stage name and the names of its parameters, first stage first.
+    """
+    names = [n for n in layer_names if n != _FORWARD_FEATURES]
+    names = [n for n in names if not any(other.startswith(n + ".") for other in names)]
+    stages = [(name, []) for name in names] or [("backbone", [])]
+    current = 0
+    for param_name, _ in model.named_parameters():
+        for index, (name, _) in enumerate(stages):
+            if param_name.startswith(name + "."):
+                current = index
+                break
+        stages[current][1].append(param_name)
+    return [(name, params) for name, params in stages if params]
+
+
+class FineTuneNet(nn.Module):
+    """Backbone trunk, global average pooling and a new classification head.
+
+    With ``freeze_bn`` the backbone's BatchNorm layers stay in inference mode
+    (they keep their ImageNet statistics) even while the net trains.
+    """
+
+    def __init__(self, trunk, n_features, n_classes, hidden_units=(), dropout=0.0,
+                 freeze_bn=True):
+        super().__init__()
+        self.trunk = trunk
+        self.pool = GlobalPool("avg")
+        layers, width = [], n_features
+        for units in hidden_units:
+            layers += [nn.Dropout(dropout), nn.Linear(width, units), nn.ReLU()]
+            width = units
+        layers += [nn.Dropout(dropout), nn.Linear(width, n_classes)]
+        self.head = nn.Sequential(*layers)
+        self.freeze_bn = freeze_bn
+
+    def train(self, mode=True):
+        super().train(mode)
+        if mode and self.freeze_bn:
+            for module in self.trunk.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
+
+    def forward(self, x):
+        return self.head(self.pool(self.trunk(x)))
+
+
+class _Unfreeze(Callback):
+    """Train the head alone for ``freeze_epochs`` epochs, then the chosen backbone stages."""
+
+    def __init__(self, freeze_epochs, trainable):
+        self.freeze_epochs = freeze_epochs
+        self.trainable = trainable
+
+    def on_epoch_begin(self, net, **kwargs):
+        epoch = len(net.history)  # 1-based number of the epoch that starts
+        unfrozen = epoch > self.freeze_epochs
+        for name, param in net.module_.trunk.named_parameters():
+            param.requires_grad_(unfrozen and name in self.trainable)
+
+
+class FineTunedClassifier(BaseImageClassifier):
+    """Fine-tune a pretrained CNN with a new head on a (small) labelled image set.
+
+    The fine-tuning recipe is made of plain, grid-searchable parameters:
+    which backbone stages train (``unfreeze``), how many epochs train the head
+    alone first (``freeze_epochs``, fastai's ``fine_tune``), smaller learning
+    rates deeper in the backbone (``backbone_lr_mult``, ``layer_decay``) and
+    whether BatchNorm statistics stay frozen (``bn``).
+
+    Parameters
+    ----------
+    backbone : str or BackbonePlugin, default='efficientnet_lite0'
+        See :class:`~skcnn.PretrainedFeatures`; the default works offline.
+    input_size : int, default=None
+        Side of the square input the network is fed; ``None`` uses the
+        backbone's own (224). Smaller trains much faster on small images.
+    head_hidden_units : tuple of int, default=()
+        Hidden layers of the new head (ReLU); ``()`` is a linear head.
+    dropout : float in [0, 1), default=0.2
+        Dropout before each layer of the head.
+    unfreeze : 'head', 'all' or int, default='all'
+        What trains after ``freeze_epochs``: only the head, the whole
+        backbone, or its last N stages (``n_stages_`` after fit).
+    freeze_epochs : int, default=1
+        Epochs that train the head alone before unfreezing.
+    backbone_lr_mult : float, default=0.1
+        Learning rate of the backbone relative to the head's.
+    layer_decay : float in (0, 1], default=None
+        When given, each stage's rate is ``layer_decay`` times the rate of the
+        stage after it (the last stage gets ``backbone_lr_mult``).
+    bn : {'frozen', 'train'}, default='frozen'
+        'frozen' keeps the backbone's BatchNorm layers in inference mode with
+        their ImageNet statistics (and their scale/shift fixed); 'train' updates
+        them (their running statistics then move even with ``unfreeze='head'``).
+    optimizer : str, default='adamw'
+        As in :class:`~skcnn.CNNClassifier`.
+    learning_rate : float, default=1e-3
+        Learning rate of the head.
+    lr_schedule : {'cosine', 'onecycle', 'constant'}, default='cosine'
+        Learning-rate schedule over each fit (per batch).
+    weight_decay : float, default=0.01
+    momentum : float, default=0.9
+        For 'sgd' and 'rmsprop'.
+    batch_size : int, default=32
+    max_epochs : int, default=8
+    early_stopping, validation_fraction, n_iter_no_change, tol
+        As in :class:`~skcnn.CNNClassifier` (restores the best weights).
+    augment : None, 'light', 'standard' or callable, default=None
+        Augmentation of training batches only; see :mod:`skcnn.data.augment`.
+    tta : int, default=0
+        Test-time augmentation views averaged by ``predict_proba``.
+    class_weight : dict, 'balanced' or None, default=None
+    warm_start : bool, default=False
+    device : str, default='auto'
+    precision : {'auto', 'float32', 'bfloat16', 'float16'}, default='auto'
+        Mixed precision for training and inference: 'auto' uses bfloat16 (or
+        float16 with loss scaling) on CUDA and float32 elsewhere.
+    num_workers : int or 'auto', default='auto'
+        Processes that decode and resize images once before training.
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=1
+
+    Attributes
+    ----------
+    classes_, n_iter_, history_, loss_curve_, validation_scores_, net_, module_, device_
+        As in :class:`~skcnn.CNNClassifier`.
+    n_features_in_ : int
+        Values per image, when fitted on an array.
+    preprocess_ : PreprocessConfig
+        How images are prepared for the backbone.
+    stages_ : list of str
+        The backbone's stages, first to last (``unfreeze=N`` trains the last N).
+    n_stages_ : int
+    """
+
+    _parameter_constraints = {
+        **TRAINING_CONSTRAINTS,
+        "backbone": [str, BackbonePlugin],
+        "input_size": [Interval(Integral, 8, None, closed="left"), None],
+        "head_hidden_units": [tuple, list],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "unfreeze": [StrOptions({"head", "all"}), Interval(Integral, 0, None, closed="left")],
+        # (a bool is an Integral too; fit rejects it explicitly)
+        "freeze_epochs": [Interval(Integral, 0, None, closed="left")],
+        "backbone_lr_mult": [Interval(Real, 0, None, closed="left")],
+        "layer_decay": [Interval(Real, 0, 1, closed="right"), None],
+        "bn": [StrOptions({"frozen", "train"})],
+        "lr_schedule": [StrOptions({"constant", "cosine", "onecycle"})],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "precision": [StrOptions({"auto", *PRECISIONS})],
+        "num_workers": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+    }
+
+    def __init__(self, *, backbone="efficientnet_lite0", input_size=None, head_hidden_units=(),
+                 dropout=0.2, unfreeze="all", freeze_epochs=1, backbone_lr_mult=0.1,
+                 layer_decay=None, bn="frozen", optimizer="adamw", learning_rate=1e-3,
+                 lr_schedule="cosine", weight_decay=0.01, momentum=0.9, batch_size=32,
+                 max_epochs=8, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=5, tol=1e-4, augment=None, tta=0, class_weight=None,
+                 warm_start=False, device="auto", precision="auto", num_workers="auto",
+                 random_state=None, verbose=1):
+        self.backbone = backbone
+        self.input_size = input_size
+        self.head_hidden_units = head_hidden_units
+        self.dropout = dropout
+        self.unfreeze = unfreeze
+        self.freeze_epochs = freeze_epochs
+        self.backbone_lr_mult = backbone_lr_mult
+        self.layer_decay = layer_decay
+        self.bn = bn
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.augment = augment
+        self.tta = tta
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.device = device
+        self.precision = precision
+        self.num_workers = num_workers
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ hooks
+    def _prepare_images(self, X, reset):
+        kind = input_kind(X)
+        if kind == "array":
+            if input_ndim(X) == 2:
+                validate_data(self, X, reset=reset, skip_check_array=True)
+            items = check_array_images(X)
+            if reset:
+                self.n_features_in_ = math.prod(items.shape[1:])
+        else:
+            items = list(X)
+            if reset and hasattr(self, "n_features_in_"):
+                del self.n_features_in_
+        if reset:
+            self._plugin = resolve_backbone(self.backbone)
+            config = self._plugin.preprocess_config()
+            if self.input_size is not None:
+                crop_fraction = min(config.input_size) / config.resize_size
+                config = type(config)(**{
+                    **config.to_dict(),
+                    "input_size": (self.input_size, self.input_size),
+                    "resize_size": int(math.floor(self.input_size / crop_fraction)),
+                })
+            self.preprocess_ = config
+        config = self.preprocess_
+        transform = PilPreprocess(config.input_size, config.resize_size, config.mean, config.std,
+                                  config.interpolation, config.channels)
+        return prepare_tensor(ImageItems(items, kind, transform), self.num_workers)
+
+    def _build_module(self, meta):
+        if isinstance(self.unfreeze, bool):
+            raise ValueError("unfreeze must be 'head', 'all' or a number of stages; got "
+                             f"{self.unfreeze!r}.")
+        loaded = self._plugin.load()
+        model = loaded.model
+        if hasattr(model, "reset_classifier"):  # timm: drop the unused ImageNet head
+            model.reset_classifier(0)
+        trunk = loaded.feature_extractor(None)
+        stages = backbone_stages(model, loaded.layer_names())
+        self.stages_ = [name for name, _ in stages]
+        self.n_stages_ = len(stages)
+        if isinstance(self.unfreeze, Integral) and self.unfreeze > self.n_stages_:
+            raise ValueError(
+                f"unfreeze={self.unfreeze} is larger than the {self.n_stages_} stages of backbone "
+                f"{loaded.name!r} ({', '.join(self.stages_)}); use at most {self.n_stages_}, "
+                "or 'all'."
+            )
+        with torch.inference_mode():
+            n_features = trunk(torch.zeros((1, meta.in_channels, meta.height, meta.width)))
+        module = FineTuneNet(trunk, int(n_features.shape[1]), meta.n_outputs,
+                             tuple(self.head_hidden_units), self.dropout,
+                             freeze_bn=self.bn == "frozen")
+        self._stage_params = [["trunk.model." + p for p in params] for _, params in stages]
+        return module
+
+    def _trainable_backbone_params(self, module):
+        """Names (relative to the trunk) of the backbone parameters that unfreeze trains."""
+        if self.unfreeze == "head":
+            groups = []
+        elif self.unfreeze == "all":
+            groups = self._stage_params
+        else:
+            groups = self._stage_params[len(self._stage_params) - self.unfreeze:]
+        names = {name[len("trunk."):] for group in groups for name in group}
+        if self.bn == "frozen":
+            frozen_bn = {f"{mod_name}.{p}" for mod_name, mod in module.trunk.named_modules()
+                         if isinstance(mod, nn.modules.batchnorm._BatchNorm)
+                         for p, _ in mod.named_parameters(recurse=False)}
+            names -= frozen_bn
+        return names
+
+    def _optimizer_kwargs(self, module):
+        lr = OPTIMIZERS[self.optimizer][1] if self.learning_rate is None else self.learning_rate
+        if self.layer_decay is None:
+            groups = [("trunk.*", {"lr": lr * self.backbone_lr_mult})]
+        else:
+            groups = [(name, {"lr": lr * self.backbone_lr_mult * self.layer_decay ** depth})
+                      for depth, params in enumerate(reversed(self._stage_params))
+                      for name in params]
+        return {"optimizer__param_groups": groups}
+
+    def _extra_callbacks(self, net, epochs, steps_per_epoch, partial, resume):
+        trainable = self._trainable_backbone_params(net.module_)
+        # A warm start continues with the backbone already unfrozen.
+        callbacks = [("unfreeze", _Unfreeze(0 if resume else self.freeze_epochs, trainable))]
+        return callbacks + self._lr_schedule_callback(self.lr_schedule, epochs, steps_per_epoch,
+                                                      partial)
+
+    def _precision(self, device):
+        return _training_precision(self.precision, device)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True  # file paths
+        return tags
+
+
+def _training_precision(precision, device):
+    """Autocast dtype for training, or None for plain float32."""
+    if precision == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    dtype = PRECISIONS[precision]
+    return None if dtype == torch.float32 else dtype

@@ -14,7 +14,6 @@ Goal: ratio (CNNClassifier / plain loop) >= 0.95 on both networks.
 import argparse
 import time
 
-import numpy as np
 import torch
 from torch import nn
 

@@ -190,7 +190,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ labels and weights
     def _check_labels(self, y, n_samples, classes, resume):
         if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None. Pass the labels: fit(X, y).")
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             "is None. Pass the labels: fit(X, y).")
         y = _check_y(y, estimator=self)
         if len(y) != n_samples:
             raise InputError(

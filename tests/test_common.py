@@ -61,6 +61,7 @@ def _expected_failed_checks(estimator):
     return EXPECTED_FAILURES.get(type(estimator), {})
 
 
-@parametrize_with_checks([FAST_CNN, FAST_FEATURES, FAST_FINETUNE, ImageLoader(size=8)], expected_failed_checks=_expected_failed_checks)
+@parametrize_with_checks([FAST_CNN, FAST_FEATURES, FAST_FINETUNE, ImageLoader(size=8)],
+                         expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

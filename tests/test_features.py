@@ -12,7 +12,6 @@ import copy
 import pickle
 import re
 import socket
-import urllib.error
 
 import joblib
 import numpy as np

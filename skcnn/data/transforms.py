@@ -12,11 +12,14 @@ from ..exceptions import InputError
 from .arrays import images_to_array
 from .images import array_to_pil, as_rgb, open_image
 
-__all__ = ["PilPreprocess", "ImageItems", "iterate_batches", "check_array_images"]
+__all__ = ["PilPreprocess", "ImageItems", "iterate_batches", "check_array_images",
+           "prepare_tensor"]
+
 
 def _too_small(height, width):
     """A single pixel has no spatial structure to upsample; anything larger can be resized."""
     return height * width < 2
+
 
 _INTERPOLATION = {
     "bilinear": TF.InterpolationMode.BILINEAR,

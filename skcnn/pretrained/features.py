@@ -3,7 +3,6 @@
 import math
 from numbers import Integral
 
-import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.base import _fit_context
@@ -20,6 +19,7 @@ from ._inference import PRECISIONS, run_model
 from .backbones import resolve_backbone
 
 __all__ = ["PretrainedFeatures", "GlobalPool"]
+
 
 class GlobalPool(nn.Module):
     """Pool a ``(N, C, h, w)`` map to ``(N, C)`` (``avgmax``: ``(N, 2C)``); flatten other shapes."""

@@ -209,7 +209,8 @@ class CNNClassifier(BaseImageClassifier):
                  lr_schedule="constant", weight_decay=0.0, momentum=0.9, batch_size=64,
                  max_epochs=20,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, tol=1e-4,
-                 augment=None, tta=0, class_weight=None, warm_start=False, input_shape=None, data_format="auto",
+                 augment=None, tta=0, class_weight=None, warm_start=False, input_shape=None,
+                 data_format="auto",
                  device="auto", random_state=None, verbose=1):
         self.architecture = architecture
         self.filters = filters

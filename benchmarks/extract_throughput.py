@@ -28,6 +28,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -137,17 +138,39 @@ def write_files(folder, n):
     return paths
 
 
+def _rss_mib():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def memory_child(folder, n, input_size):
-    """Run in a fresh process: extract n files, report peak RSS (MiB) as JSON."""
+    """Run in a fresh process: extract n files, report peak RSS (MiB) as JSON.
+
+    The process's resident memory is sampled every 20 ms during ``transform``
+    (``ru_maxrss`` would report the high-water mark of loading torch instead).
+    """
     paths = sorted(os.path.join(folder, f) for f in os.listdir(folder))[:n]
     extractor = PretrainedFeatures(input_size=input_size, verbose=0).fit(paths[:1])
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = _rss_mib()
+    peak, done = [base], threading.Event()
+
+    def sample():
+        while not done.wait(0.02):
+            peak.append(_rss_mib())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     start = time.perf_counter()
     features = extractor.transform(paths)
     elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
     print(json.dumps({
         "n": n, "seconds": elapsed, "rss_before_mib": base,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": max(peak + [_rss_mib()]),
         "peak_worker_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "output_mib": features.nbytes / 2**20,
     }))

@@ -15,6 +15,7 @@ import math
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer
+from skorch.utils import TeeGenerator
 from tqdm.auto import tqdm
 
 __all__ = ["TensorBatches", "BatchIterator", "ImageNet", "EpochProgressBar", "CosineDecay",
@@ -35,8 +36,8 @@ class TensorBatches(torch.utils.data.Dataset):
     def __init__(self, X, y=None, weight=None):
         self.X = X
         self.y = y
-        if y is not None and weight is None:
-            weight = torch.ones(len(X), dtype=torch.float32)
+        if weight is not None and bool((weight == 1).all()):
+            weight = None  # uniform weights: the plain mean loss, no per-batch gather
         self.weight = weight
 
     def __len__(self):
@@ -45,7 +46,8 @@ class TensorBatches(torch.utils.data.Dataset):
     def __getitem__(self, index):  # per-row access, for generic torch code only
         if self.y is None:
             return self.X[index], None
-        return self.X[index], (self.y[index], self.weight[index])
+        weight = None if self.weight is None else self.weight[index]
+        return self.X[index], (self.y[index], weight)
 
     def take(self, index):
         """A new dataset with the rows in ``index``."""
@@ -98,7 +100,8 @@ class BatchIterator:
             if data.y is None:
                 yield X, None
             else:
-                yield X, (self._to_device(data.y[part]), self._to_device(data.weight[part]))
+                weight = None if data.weight is None else self._to_device(data.weight[part])
+                yield X, (self._to_device(data.y[part]), weight)
 
 
 class EpochProgressBar(Callback):
@@ -187,8 +190,10 @@ class ImageNet(NeuralNet):
                               enabled=self.precision is not None)
 
     def infer(self, x, **fit_params):
+        if self.precision is None:
+            return self.module_(x, **fit_params)
         with self._autocast():
-            return super().infer(x, **fit_params)
+            return self.module_(x, **fit_params)
 
     def _scaler(self):
         """A gradient scaler for float16 training (bfloat16 needs none)."""
@@ -199,9 +204,16 @@ class ImageNet(NeuralNet):
         return self.grad_scaler_
 
     def train_step(self, batch, **fit_params):
+        """One optimisation step; no closure (none of our optimizers needs one)."""
         scaler = self._scaler()
         if scaler is None:
-            return super().train_step(batch, **fit_params)
+            self._zero_grad_optimizer()
+            step = self.train_step_single(batch, **fit_params)
+            self.notify("on_grad_computed", named_parameters=TeeGenerator(
+                self.get_all_learnable_params()), batch=batch, training=True)
+            for name in self._optimizers:
+                getattr(self, name + "_").step()
+            return step
         self._zero_grad_optimizer()
         self._set_training(True)
         Xi, yi = batch
@@ -237,7 +249,14 @@ class ImageNet(NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         target, weight = y_true
-        return (self.criterion_(y_pred.float(), target) * weight).mean()
+        losses = self.criterion_(y_pred.float(), target)
+        return losses.mean() if weight is None else (losses * weight).mean()
+
+    def _set_training(self, training=True):
+        # skorch switches every module's mode before every batch; a recursive
+        # ``train()`` on a large backbone is measurable, so only switch on change.
+        if self.module_.training != training:
+            super()._set_training(training)
 
     def _count_correct(self, step, batch):
         _, (target, _) = batch

@@ -1,5 +1,9 @@
 """Shared fixtures and fast settings for the skcnn test suite."""
 
+import socket
+import urllib.error
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 import torch
@@ -47,3 +51,39 @@ def rng():
 def fast():
     """A fresh copy of the fast CNNClassifier settings (``FAST``)."""
     return dict(FAST)
+
+
+BLOCKED = "network access is blocked in skcnn's tests"
+
+
+@contextmanager
+def blocked_network():
+    """Refuse every network connection and torch.hub download; yield the attempts made.
+
+    Unix sockets stay usable: DataLoader worker processes pass tensors through them.
+    """
+    attempts = []
+    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def refuse(*args, **kwargs):
+        attempts.append(args[1:2] or args[:1])
+        raise OSError(BLOCKED)
+
+    def local_only(original):
+        def guarded(sock, *args, **kwargs):
+            if sock.family == socket.AF_UNIX:
+                return original(sock, *args, **kwargs)
+            return refuse(sock, *args, **kwargs)
+        return guarded
+
+    def refuse_download(url, *args, **kwargs):
+        attempts.append(url)
+        raise urllib.error.URLError(BLOCKED)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", local_only(connect))
+        mp.setattr(socket.socket, "connect_ex", local_only(connect_ex))
+        mp.setattr(socket, "create_connection", refuse)
+        mp.setattr(socket, "getaddrinfo", refuse)
+        mp.setattr(torch.hub, "download_url_to_file", refuse_download)
+        yield attempts

@@ -6,7 +6,6 @@ from a ``weights=`` file), mobilenet_v3_small (likewise) and efficientnet_lite0
 building them.
 """
 
-import socket
 import sys
 import textwrap
 import urllib.error
@@ -19,6 +18,7 @@ from torch import nn
 from torchvision import models
 
 import skcnn
+from conftest import BLOCKED, blocked_network
 from skcnn import _registry
 from skcnn.exceptions import LayerNotFoundError, PluginNotFoundError
 from skcnn.plugins import BackbonePlugin, PreprocessConfig
@@ -33,7 +33,6 @@ from skcnn.pretrained import (
     resolve_backbone,
 )
 
-BLOCKED = "network access is blocked in skcnn's tests"
 BUILTINS = ["alexnet", "googlenet", "vgg16", "resnet50", "resnet18", "mobilenet_v3_large",
             "efficientnet_b0", "convnext_tiny", "efficientnet_lite0"]
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -41,19 +40,9 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 @pytest.fixture(scope="module", autouse=True)
 def no_network():
-    def refuse(*args, **kwargs):
-        raise OSError(BLOCKED)
-
-    def refuse_download(*args, **kwargs):
-        raise urllib.error.URLError(BLOCKED)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", refuse)
-        mp.setattr(socket.socket, "connect_ex", refuse)
-        mp.setattr(socket, "create_connection", refuse)
-        mp.setattr(socket, "getaddrinfo", refuse)
-        mp.setattr(torch.hub, "download_url_to_file", refuse_download)
-        yield
+    """Block the network for this module; yields the list of attempted accesses."""
+    with blocked_network() as attempts:
+        yield attempts
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ tests feed the network 32x32 inputs (``input_size=32``) to stay fast.
 import copy
 import pickle
 import re
-import socket
 
 import joblib
 import numpy as np
@@ -25,36 +24,17 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from conftest import BLOCKED, blocked_network
 from skcnn import PretrainedFeatures
 from skcnn.exceptions import LayerNotFoundError, WeightsUnavailableError
 
-BLOCKED = "network access is blocked in skcnn's tests"
 FAST = dict(input_size=32, num_workers=0, verbose=0)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def network_attempts():
-    """Block the network for this module; yields the list of attempted connections."""
-    attempts = []
-    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
-
-    def refuse(*args, **kwargs):
-        attempts.append(args[1:2] or args[:1])
-        raise OSError(BLOCKED)
-
-    def local_only(original):
-        # Unix sockets stay usable: DataLoader workers pass tensors through them.
-        def guarded(sock, *args, **kwargs):
-            if sock.family == socket.AF_UNIX:
-                return original(sock, *args, **kwargs)
-            return refuse(sock, *args, **kwargs)
-        return guarded
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", local_only(connect))
-        mp.setattr(socket.socket, "connect_ex", local_only(connect_ex))
-        mp.setattr(socket, "create_connection", refuse)
-        mp.setattr(socket, "getaddrinfo", refuse)
+    """Block the network for this module; yields the list of attempted accesses."""
+    with blocked_network() as attempts:
         yield attempts
 
 

@@ -7,7 +7,6 @@ package, is loaded.
 """
 
 import re
-import socket
 
 import numpy as np
 import pytest
@@ -16,33 +15,18 @@ from skimage import data
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
+from conftest import BLOCKED, blocked_network
 from skcnn import PretrainedFeatures
 from skcnn.exceptions import InputError, LayerNotFoundError, PluginNotFoundError
 
-BLOCKED = "network access is blocked in skcnn's tests"
 FAST = dict(input_size=32, num_workers=0, verbose=0)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def no_network():
-    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
-
-    def refuse(*args, **kwargs):
-        raise OSError(BLOCKED)
-
-    def local_only(original):
-        def guarded(sock, *args, **kwargs):
-            if sock.family == socket.AF_UNIX:  # DataLoader workers use Unix sockets
-                return original(sock, *args, **kwargs)
-            raise OSError(BLOCKED)
-        return guarded
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", local_only(connect))
-        mp.setattr(socket.socket, "connect_ex", local_only(connect_ex))
-        mp.setattr(socket, "create_connection", refuse)
-        mp.setattr(socket, "getaddrinfo", refuse)
-        yield
+    """Block the network for this module; yields the list of attempted accesses."""
+    with blocked_network() as attempts:
+        yield attempts
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 Network access is blocked for the whole module.
 """
 
-import socket
 import urllib.error
 
 import numpy as np
@@ -12,6 +11,7 @@ import torch
 from PIL import Image
 
 import skcnn
+from conftest import BLOCKED, blocked_network
 from skcnn.plugins import PreprocessConfig
 from skcnn.pretrained import (
     EfficientNetLite0,
@@ -20,24 +20,13 @@ from skcnn.pretrained import (
     preprocess_images,
 )
 
-BLOCKED = "network access is blocked in skcnn's tests"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def no_network():
-    def refuse(*args, **kwargs):
-        raise OSError(BLOCKED)
-
-    def refuse_download(*args, **kwargs):
-        raise urllib.error.URLError(BLOCKED)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", refuse)
-        mp.setattr(socket.socket, "connect_ex", refuse)
-        mp.setattr(socket, "create_connection", refuse)
-        mp.setattr(socket, "getaddrinfo", refuse)
-        mp.setattr(torch.hub, "download_url_to_file", refuse_download)
-        yield
+    """Block the network for this module; yields the list of attempted accesses."""
+    with blocked_network() as attempts:
+        yield attempts
 
 
 # --------------------------------------------------------------------------- class names

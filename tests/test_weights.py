@@ -9,7 +9,6 @@ point into ``tmp_path`` wherever a test depends on what is cached.
 
 import os
 import pickle
-import socket
 import urllib.error
 
 import pytest
@@ -17,32 +16,17 @@ import torch
 from torch import nn
 from torchvision import models
 
+from conftest import BLOCKED, blocked_network
 from skcnn.exceptions import IncompatibleWeightsError, WeightsUnavailableError
 from skcnn.pretrained import EfficientNetLite0, ResNet18, ResNet50, TimmBackbone
 from skcnn.pretrained.weights import map_positionally
 
-BLOCKED = "network access is blocked in skcnn's tests"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def network_attempts():
     """Block the network for this module; yields the list of attempted accesses."""
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args[1:2] or args[:1])
-        raise OSError(BLOCKED)
-
-    def refuse_download(url, *args, **kwargs):
-        attempts.append(url)
-        raise urllib.error.URLError(BLOCKED)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", refuse)
-        mp.setattr(socket.socket, "connect_ex", refuse)
-        mp.setattr(socket, "create_connection", refuse)
-        mp.setattr(socket, "getaddrinfo", refuse)
-        mp.setattr(torch.hub, "download_url_to_file", refuse_download)
+    with blocked_network() as attempts:
         yield attempts
 
 

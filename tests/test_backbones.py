@@ -8,7 +8,6 @@ building them.
 
 import sys
 import textwrap
-import urllib.error
 import warnings
 
 import pytest
@@ -18,7 +17,7 @@ from torch import nn
 from torchvision import models
 
 import skcnn
-from conftest import BLOCKED, blocked_network
+from conftest import blocked_network
 from skcnn import _registry
 from skcnn.exceptions import LayerNotFoundError, PluginNotFoundError
 from skcnn.plugins import BackbonePlugin, PreprocessConfig

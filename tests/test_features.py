@@ -24,7 +24,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from conftest import BLOCKED, blocked_network
+from conftest import blocked_network
 from skcnn import PretrainedFeatures
 from skcnn.exceptions import LayerNotFoundError, WeightsUnavailableError
 

@@ -15,7 +15,7 @@ from skimage import data
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
-from conftest import BLOCKED, blocked_network
+from conftest import blocked_network
 from skcnn import PretrainedFeatures
 from skcnn.exceptions import InputError, LayerNotFoundError, PluginNotFoundError
 

@@ -3,7 +3,6 @@
 Network access is blocked for the whole module.
 """
 
-import urllib.error
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ import torch
 from PIL import Image
 
 import skcnn
-from conftest import BLOCKED, blocked_network
+from conftest import blocked_network
 from skcnn.plugins import PreprocessConfig
 from skcnn.pretrained import (
     EfficientNetLite0,

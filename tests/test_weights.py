@@ -9,14 +9,13 @@ point into ``tmp_path`` wherever a test depends on what is cached.
 
 import os
 import pickle
-import urllib.error
 
 import pytest
 import torch
 from torch import nn
 from torchvision import models
 
-from conftest import BLOCKED, blocked_network
+from conftest import blocked_network
 from skcnn.exceptions import IncompatibleWeightsError, WeightsUnavailableError
 from skcnn.pretrained import EfficientNetLite0, ResNet18, ResNet50, TimmBackbone
 from skcnn.pretrained.weights import map_positionally

@@ -20,7 +20,6 @@ from skcnn.pretrained import (
 )
 
 
-
 @pytest.fixture(scope="module", autouse=True)
 def no_network():
     """Block the network for this module; yields the list of attempted accesses."""

@@ -21,7 +21,6 @@ from skcnn.pretrained import EfficientNetLite0, ResNet18, ResNet50, TimmBackbone
 from skcnn.pretrained.weights import map_positionally
 
 
-
 @pytest.fixture(scope="module", autouse=True)
 def network_attempts():
     """Block the network for this module; yields the list of attempted accesses."""

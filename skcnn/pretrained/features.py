@@ -1,8 +1,13 @@
 """PretrainedFeatures: features of a pretrained ImageNet network as a scikit-learn transformer."""
 
+import copy
 import math
+import os
+import threading
+from collections import OrderedDict
 from numbers import Integral
 
+import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.base import _fit_context
@@ -15,7 +20,8 @@ from ..data.arrays import input_ndim
 from ..data.images import input_kind
 from ..data.transforms import ImageItems, PilPreprocess, check_array_images
 from ..plugins import BackbonePlugin
-from ._inference import PRECISIONS, run_model
+from . import cache as _cache
+from ._inference import PRECISIONS, resolve_batch_size, resolve_precision, run_model
 from .backbones import resolve_backbone
 
 __all__ = ["PretrainedFeatures", "GlobalPool"]
@@ -36,6 +42,60 @@ class GlobalPool(nn.Module):
         if self.pooling == "max":
             return x.amax(dim=(2, 3))
         return torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
+
+
+class _Subset(torch.utils.data.Dataset):
+    """``dataset[indices[j]]`` as item ``j``, then ``n_pad`` copies of ``blank``.
+
+    Errors still name the item by its position in the caller's input.
+    """
+
+    def __init__(self, dataset, indices, n_pad, blank):
+        self.dataset = dataset
+        self.indices = list(indices)
+        self.n_pad = n_pad
+        self.blank = blank
+
+    def __len__(self):
+        return len(self.indices) + self.n_pad
+
+    def __getitem__(self, j):
+        if j < len(self.indices):
+            return self.dataset[self.indices[j]][0], j
+        return self.blank, j
+
+
+_BACKBONE_MEMO = OrderedDict()
+_BACKBONE_MEMO_SIZE = 2
+_BACKBONE_LOCK = threading.Lock()
+
+
+def _load_backbone(plugin, reuse):
+    """``plugin.load()``; with ``reuse``, a copy of a network loaded before in this process.
+
+    The networks are kept by plugin class, parameters and weights id (which
+    changes with the weights file), at most two at a time.
+    """
+    if not reuse:
+        return plugin.load()
+    try:
+        weights_id = str(plugin.weights_id())
+    except NotImplementedError:  # nothing tells its weights apart: load them each time
+        return plugin.load()
+    key = (type(plugin).__module__, type(plugin).__qualname__,
+           repr(sorted(plugin.get_params(deep=True).items())), weights_id)
+    with _BACKBONE_LOCK:
+        backbone = _BACKBONE_MEMO.get(key)
+        if backbone is not None:
+            _BACKBONE_MEMO.move_to_end(key)
+    if backbone is None:
+        backbone = plugin.load()
+        backbone.layer_names()  # discovered once, kept by the copies
+        with _BACKBONE_LOCK:
+            _BACKBONE_MEMO[key] = backbone
+            while len(_BACKBONE_MEMO) > _BACKBONE_MEMO_SIZE:
+                _BACKBONE_MEMO.popitem(last=False)
+    return copy.deepcopy(backbone)
 
 
 class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -77,6 +137,25 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         there are more than 4 batches, none for small inputs.
     verbose : int, default=1
         0 is silent; 1 shows a progress bar when there is more than one batch.
+    cache : bool, str or path-like, default=None
+        Where to keep computed features between calls and processes.
+        ``None`` or ``False``: no cache. ``True``: the default folder
+        (``$SKCNN_CACHE_DIR/features``, else ``skcnn/features`` in
+        ``$XDG_CACHE_HOME`` or the platform's user cache folder, e.g.
+        ``~/.cache``). A path: that folder. Features are stored per image,
+        keyed by the image's content (pixels, or a file's bytes) and by the
+        backbone, its weights, ``layer``, ``pooling``, the preprocessing
+        (``input_size``) and ``precision``; any change to one of them misses.
+        ``transform`` then runs the backbone only over images it has not
+        seen, so a grid search over the downstream model's parameters
+        extracts each image once (see :mod:`skcnn.pretrained.cache`).
+        Cached images are computed in full batches of ``batch_size``
+        (the last one padded), so their features do not depend on which
+        other images they were computed with. It is safe for parallel
+        workers, and a damaged cache file is recomputed, never returned.
+        Delete the folder to free its space. With a cache, ``fit`` also
+        keeps the last two networks it loaded in memory and starts from a
+        copy, so refitting in a grid search does not reload the weights.
 
     Attributes
     ----------
@@ -94,6 +173,11 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         Number of features ``transform`` returns.
     device_ : str
         Device the network runs on.
+    cache_dir_ : pathlib.Path or None
+        The cache folder in use (from ``cache``), or None.
+    n_computed_ : int
+        Images the backbone computed in the last ``transform`` (with a
+        cache: the misses; without: every image).
 
     Examples
     --------
@@ -115,11 +199,12 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         "channels_last": ["boolean", StrOptions({"auto"})],
         "num_workers": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "verbose": ["verbose"],
+        "cache": ["boolean", str, os.PathLike, None],
     }
 
     def __init__(self, *, backbone="efficientnet_lite0", layer=None, pooling="avg",
                  input_size=None, batch_size="auto", device="auto", precision="auto",
-                 channels_last="auto", num_workers="auto", verbose=1):
+                 channels_last="auto", num_workers="auto", verbose=1, cache=None):
         self.backbone = backbone
         self.layer = layer
         self.pooling = pooling
@@ -130,6 +215,7 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         self.channels_last = channels_last
         self.num_workers = num_workers
         self.verbose = verbose
+        self.cache = cache
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -149,19 +235,33 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         self : PretrainedFeatures
         """
         self._check_input(X, reset=True)
+        cache_dir = _cache.resolve_cache_dir(self.cache)
         plugin = resolve_backbone(self.backbone)
-        backbone = plugin.load()
+        # With a cache, a grid search refits this estimator many times: reuse the
+        # network loaded by an earlier fit in this process (a copy) instead of reloading.
+        backbone = _load_backbone(plugin, reuse=cache_dir is not None)
         self.layer_names_ = list(backbone.layer_names())
         extractor = backbone.feature_extractor(self.layer)  # raises for an unknown layer
         self.backbone_ = plugin
         self.preprocess_ = self._preprocess_config(backbone.preprocess)
         device = resolve_device(self.device)
         self.device_ = str(device)
+        self.cache_dir_ = cache_dir
+        self._transform_stats = {"n_computed": 0}
         self.model_ = nn.Sequential(extractor, GlobalPool(self.pooling)).eval()
-        size = self.preprocess_.input_size
-        with torch.inference_mode():
-            probe = self.model_(torch.zeros((1, self.preprocess_.channels, *size)))
-        self.n_features_out_ = int(probe.shape[1])
+        n_features = self._cache_key_settings = None
+        if cache_dir is not None:
+            # Fixed at fit, like the network: the key describes the weights in model_.
+            self._cache_key_settings = self._cache_settings()
+            # Recorded by an earlier run with the same settings: no probe pass needed.
+            n_features = _cache.FeatureStore.stored_n_features(cache_dir,
+                                                               self._cache_key_settings)
+        if n_features is None:
+            size = self.preprocess_.input_size
+            with torch.inference_mode():
+                probe = self.model_(torch.zeros((1, self.preprocess_.channels, *size)))
+            n_features = int(probe.shape[1])
+        self.n_features_out_ = n_features
         self._n_features_out = self.n_features_out_
         self.model_ = self.model_.to(device)
         if self.channels_last in (True, "auto"):
@@ -210,7 +310,79 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         """
         check_is_fitted(self)
         items, kind = self._check_input(X, reset=False)
-        return self._extract(items, kind)
+        if getattr(self, "cache_dir_", None) is None:
+            features = self._extract(items, kind)
+            self._record(len(features))
+            return features
+        return self._transform_cached(items, kind)
+
+    @property
+    def n_computed_(self):
+        """Images the backbone computed in the last ``transform``."""
+        stats = self.__dict__.get("_transform_stats")
+        if stats is None:
+            raise AttributeError(
+                f"This {type(self).__name__} has not been fitted; n_computed_ is set by "
+                "transform after fit.")
+        return stats["n_computed"]
+
+    def _record(self, n_computed):
+        # A dict mutated in place: transform leaves the estimator's __dict__ as it was.
+        stats = self.__dict__.get("_transform_stats")
+        if stats is not None:
+            stats["n_computed"] = int(n_computed)
+        _cache._count(n_computed)
+
+    def _cache_settings(self):
+        """What the features depend on besides the image (the cache's settings key)."""
+        plugin = self.backbone_
+        params = plugin.get_params(deep=True)
+        extractor = self.model_[0]
+        try:
+            weights_id = plugin.weights_id()
+        except NotImplementedError:
+            raise NotImplementedError(
+                f"Backbone {plugin.name!r} does not implement weights_id(), which the feature "
+                "cache needs to tell its weights apart. Pass cache=None, or implement "
+                "weights_id() in the plugin (a string that changes whenever the weights do)."
+            ) from None
+        return {
+            "format_version": _cache.FORMAT_VERSION,
+            "backbone": f"{type(plugin).__module__}.{type(plugin).__qualname__}",
+            "backbone_name": str(plugin.name),
+            "backbone_params": {k: repr(v) for k, v in sorted(params.items())},
+            "weights_id": str(weights_id),
+            "layer": str(getattr(extractor, "layer", self.layer)),
+            "pooling": self.pooling,
+            "preprocess": self.preprocess_.to_dict(),
+            "precision": str(resolve_precision(self.precision, torch.device(self.device_))),
+        }
+
+    def _transform_cached(self, items, kind):
+        store = _cache.FeatureStore(self.cache_dir_, self._cache_key_settings,
+                                    self.n_features_out_)
+        keys = _cache.image_keys(items, kind)
+        output = np.empty((len(keys), self.n_features_out_), dtype=np.float32)
+        found = {}  # key -> features, for images repeated within X
+        todo = {}  # key (or a placeholder for unreadable content) -> positions in X
+        for i, key in enumerate(keys):
+            if key is not None and key in found:
+                output[i] = found[key]
+                continue
+            values = store.get(key) if key is not None else None
+            if values is not None:
+                found[key] = output[i] = values
+            else:
+                todo.setdefault(key if key is not None else ("unkeyed", i), []).append(i)
+        if todo:
+            first = [positions[0] for positions in todo.values()]
+            computed = self._extract(items, kind, indices=first, pad=True)
+            for (key, positions), values in zip(todo.items(), computed):
+                output[positions] = values
+                if isinstance(key, str):
+                    store.put(key, values)
+        self._record(len(todo))
+        return output
 
     def _check_input(self, X, reset):
         kind = input_kind(X)
@@ -225,17 +397,34 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             self.n_features_in_ = math.prod(images.shape[1:])
         return images, kind
 
-    def _extract(self, items, kind):
+    def _extract(self, items, kind, indices=None, pad=False):
+        """Features of ``items`` (or of ``items[indices]``, in that order).
+
+        ``pad=True`` fills the last batch up to ``batch_size`` with blank
+        images: float32 kernels block differently for different batch sizes,
+        so this way an image's features do not depend on how many images it
+        was computed with (the cache relies on it).
+        """
         limit_torch_threads()
         config = self.preprocess_
         dataset = ImageItems(items, kind, PilPreprocess(
             config.input_size, config.resize_size, config.mean, config.std,
             config.interpolation, config.channels))
-        return run_model(
+        n_images = len(dataset) if indices is None else len(indices)
+        if indices is not None or pad:
+            n_pad = 0
+            if pad:
+                batch_size = resolve_batch_size(self.batch_size, torch.device(self.device_))
+                n_pad = -n_images % batch_size
+            blank = torch.zeros((config.channels, *config.input_size))
+            dataset = _Subset(dataset, range(n_images) if indices is None else indices,
+                              n_pad, blank)
+        features = run_model(
             self.model_, dataset, self.n_features_out_, device=self.device_,
             batch_size=self.batch_size, precision=self.precision,
             channels_last=self.channels_last in (True, "auto"), num_workers=self.num_workers,
             verbose=self.verbose, desc=type(self).__name__)
+        return features[:n_images]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

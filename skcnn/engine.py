@@ -252,11 +252,18 @@ class ImageNet(NeuralNet):
         losses = self.criterion_(y_pred.float(), target)
         return losses.mean() if weight is None else (losses * weight).mean()
 
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self._mode_set = None  # modes may have been changed since (predict, user code)
+        return super().on_train_begin(net, X=X, y=y, **kwargs)
+
     def _set_training(self, training=True):
         # skorch switches every module's mode before every batch; a recursive
-        # ``train()`` on a large backbone is measurable, so only switch on change.
-        if self.module_.training != training:
+        # ``train()`` on a large backbone is measurable, so only switch when the
+        # mode this net last set differs (submodules may disagree with the
+        # top-level flag, e.g. a pretrained backbone loaded in eval mode).
+        if getattr(self, "_mode_set", None) is not training:
             super()._set_training(training)
+            self._mode_set = training
 
     def _count_correct(self, step, batch):
         _, (target, _) = batch
@@ -297,6 +304,7 @@ class ImageNet(NeuralNet):
         ``augment`` transforms each batch first (test-time augmentation).
         """
         self.module_.eval()
+        self._mode_set = False
         iterator = BatchIterator(TensorBatches(X), self.batch_size, device=self.device,
                                  augment=augment)
         with self._autocast():

@@ -8,6 +8,7 @@ from .pretrained import Backbone, decode_predictions, list_backbones
 from .pretrained.features import PretrainedFeatures
 from .pretrained.finetune import FineTunedClassifier
 from .pretrained.predict import classify_images, predict_imagenet_proba
+from .compare import ComparisonResult, compare
 from .scratch import CNNClassifier, ConvNet, LeNet5, SimpleCNN, list_architectures
 
 try:
@@ -33,5 +34,7 @@ __all__ = [
     "Backbone",
     "list_backbones",
     "decode_predictions",
+    "compare",
+    "ComparisonResult",
     "__version__",
 ]

@@ -1,4 +1,8 @@
-"""Data sets that ship with the software, shaped as images."""
+"""Data sets that ship with the software, shaped as images, and loaders for your own."""
+
+import os
+import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -6,7 +10,14 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from sklearn.utils import Bunch
 
-__all__ = ["load_digits_images"]
+from .exceptions import InputError
+
+__all__ = ["load_digits_images", "load_lfw_faces", "load_image_folder", "load_npz",
+           "load_dataset", "IMAGE_EXTENSIONS"]
+
+#: File extensions :func:`load_image_folder` reads as images (case-insensitive).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".gif", ".tif",
+                    ".tiff", ".webp")
 
 
 def _resize(images, size):
@@ -43,3 +54,215 @@ def load_digits_images(*, size=None, return_X_y=False):
         return images, digits.target
     return Bunch(images=images, target=digits.target, target_names=digits.target_names,
                  DESCR=digits.DESCR)
+
+
+def load_lfw_faces(*, return_X_y=False):
+    """Faces and non-faces: scikit-image's ``lfw_subset``, 200 grayscale 25x25 crops.
+
+    The first 100 are faces (label 1), the other 100 non-faces (label 0).
+    Needs scikit-image (``pip install scikit-image``); the data ship with it.
+
+    Returns
+    -------
+    data : Bunch with ``images`` (200, 25, 25) float in [0, 1], ``target``
+        and ``target_names`` (``['non-face', 'face']``); or
+        ``(images, target)`` when ``return_X_y=True``.
+    """
+    try:
+        from skimage.data import lfw_subset
+    except ImportError:
+        raise ImportError("The lfw-faces data set ships with scikit-image, which is not "
+                          "installed: pip install scikit-image") from None
+    images = np.asarray(lfw_subset(), dtype=np.float32)
+    target = np.r_[np.ones(100, dtype=int), np.zeros(100, dtype=int)]
+    if return_X_y:
+        return images, target
+    return Bunch(images=images, target=target, target_names=np.array(["non-face", "face"]),
+                 DESCR="scikit-image's lfw_subset: 100 faces (1) and 100 non-faces (0), 25x25.")
+
+
+def _check_image_file(path):
+    """Raise an InputError naming ``path`` when it is not a readable image."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.verify()  # structure and checksums, without decoding
+        with Image.open(path) as image:
+            if image.format == "JPEG":
+                # verify() does not notice a truncated JPEG; decoding at 1/8
+                # scale does, and costs little.
+                image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+            image.load()
+    except Exception as exc:  # UnidentifiedImageError, OSError, SyntaxError, ...
+        detail = str(exc).strip() or type(exc).__name__
+        raise InputError(f"{str(path)!r} is not a readable image ({detail}). The file may be "
+                         "corrupt or truncated; re-export it or remove it from the folder.") from None
+
+
+def load_image_folder(path, *, verify=True):
+    """File paths and labels of an image folder with one subfolder per class.
+
+    The layout of torchvision's ``ImageFolder``::
+
+        path/cat/001.jpg
+        path/cat/002.png
+        path/dog/abc.jpg
+
+    Class folders are sorted by name, files within them (searched
+    recursively) by path. Files whose extension is not an image's
+    (:data:`IMAGE_EXTENSIONS`) and files outside the class folders are
+    skipped with one warning that counts them; hidden files and folders
+    (names starting with a dot) are ignored.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder.
+    verify : bool, default=True
+        Open every image file to check it (Pillow's ``verify``, and a cheap
+        reduced-size decode for JPEGs), so that a corrupt file is reported
+        now, by name, rather than in the middle of a training run.
+
+    Returns
+    -------
+    paths : list of str
+    labels : ndarray of str
+        The class (subfolder name) of each file.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    InputError
+        When it is not a folder, holds no images, holds a single class or an
+        empty class folder, or a file with an image extension is corrupt.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise FileNotFoundError(f"Image folder not found: {str(root)!r}. Check the path.")
+    if not root.is_dir():
+        raise InputError(f"{str(root)!r} is a file, not a folder; pass a folder with one "
+                         "subfolder of images per class.")
+    class_dirs = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
+                        key=lambda d: d.name)
+    loose = [f for f in root.iterdir() if f.is_file() and not f.name.startswith(".")]
+    if not class_dirs:
+        loose_images = [f for f in loose if f.suffix.lower() in IMAGE_EXTENSIONS]
+        if loose_images:
+            raise InputError(
+                f"{str(root)!r} holds {len(loose_images)} image(s) but no class subfolders. Put "
+                f"each class's images in its own subfolder, e.g. {root / 'cat' / 'img1.jpg'} "
+                f"and {root / 'dog' / 'img2.jpg'}.")
+        raise InputError(f"{str(root)!r} is empty: it has no class subfolders with images. Put "
+                         "each class's images in its own subfolder (path/<class>/<image>).")
+    paths, labels, skipped, empty = [], [], len(loose), []
+    for class_dir in class_dirs:
+        found = []
+        for folder, subdirs, files in os.walk(class_dir, followlinks=True):
+            subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+            for name in sorted(files):
+                if name.startswith("."):
+                    continue
+                if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                    found.append(os.path.join(folder, name))
+                else:
+                    skipped += 1
+        if not found:
+            empty.append(class_dir.name)
+        paths += found
+        labels += [class_dir.name] * len(found)
+    if skipped:
+        warnings.warn(
+            f"Skipped {skipped} file(s) in {str(root)!r} that are not images in a class folder "
+            f"(image extensions: {', '.join(IMAGE_EXTENSIONS)}).", UserWarning, stacklevel=2)
+    if not paths:
+        raise InputError(f"{str(root)!r} has class subfolders ({', '.join(d.name for d in class_dirs)})"
+                         " but no image files in them.")
+    if empty:
+        raise InputError(
+            f"Class folder(s) {', '.join(map(repr, empty))} in {str(root)!r} hold no image files; "
+            "add images or remove the folder(s).")
+    if len(class_dirs) < 2:
+        raise InputError(
+            f"{str(root)!r} has a single class ({class_dirs[0].name!r}); a classifier needs at "
+            "least two. Put each class's images in its own subfolder.")
+    if verify:
+        for file in paths:
+            _check_image_file(file)
+    return paths, np.array(labels)
+
+
+def load_npz(path):
+    """``(X, y)`` from an ``.npz`` file holding arrays named ``X`` and ``y``.
+
+    Save one with ``np.savez(path, X=images, y=labels)``; object arrays are
+    refused (``allow_pickle=False``), so save labels as numbers or strings.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"File not found: {str(path)!r}. Check the path.")
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"Could not read {str(path)!r} as .npz: it is not an archive written "
+                         "by np.savez. Save one with np.savez(path, X=images, y=labels).")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys = list(data.keys()) if hasattr(data, "keys") else []
+            missing = [k for k in ("X", "y") if k not in keys]
+            if missing:
+                raise InputError(
+                    f"{str(path)!r} has no array named {' or '.join(missing)} (it holds: "
+                    f"{', '.join(keys) if keys else 'nothing'}). Save the images as X and the "
+                    "labels as y: np.savez(path, X=images, y=labels).")
+            X, y = data["X"], data["y"]
+    except InputError:
+        raise
+    except ValueError as exc:
+        if "Object arrays" in str(exc) or "allow_pickle" in str(exc):
+            raise InputError(f"{str(path)!r} holds object arrays, which are not loaded for "
+                             "safety; save X as a numeric array and y as numbers or strings."
+                             ) from None
+        raise InputError(f"Could not read {str(path)!r} as .npz: {exc}") from None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"Could not read {str(path)!r} as .npz: {exc}") from None
+    if X.ndim == 0 or y.ndim != 1 or len(X) != len(y):
+        raise InputError(f"{str(path)!r}: X has shape {X.shape} and y {y.shape}; y must hold "
+                         "one label per image of X.")
+    return X, y
+
+
+#: Data-set names :func:`load_dataset` knows, besides paths.
+DATASETS = ("digits", "lfw-faces")
+
+
+def load_dataset(spec):
+    """``(X, y, description)`` for ``skcnn compare --dataset``.
+
+    ``spec`` is ``'digits'`` (scikit-learn's 8x8 digits), ``'lfw-faces'``
+    (:func:`load_lfw_faces`), a folder with one subfolder per class
+    (:func:`load_image_folder`) or an ``.npz`` file with ``X`` and ``y``
+    (:func:`load_npz`).
+    """
+    spec = str(spec)
+    if spec == "digits":
+        X, y = load_digits_images(return_X_y=True)
+        return X, y, "scikit-learn's digits (8x8 grayscale)"
+    if spec in ("lfw-faces", "lfw_faces", "lfw"):
+        X, y = load_lfw_faces(return_X_y=True)
+        return X, y, "scikit-image's lfw_subset, faces (1) vs non-faces (0), 25x25 grayscale"
+    path = Path(spec)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No data set named {spec!r} and no such file or folder. Use "
+            f"{' or '.join(DATASETS)}, a folder with one subfolder of images per class, or an "
+            ".npz file with arrays X and y.")
+    if path.is_dir():
+        X, y = load_image_folder(path)
+        return X, y, f"image folder {str(path)!r}"
+    if path.suffix.lower() == ".npz":
+        X, y = load_npz(path)
+        return X, y, f"{str(path)!r}"
+    raise InputError(f"{str(path)!r} is neither a folder of images nor an .npz file; pass a "
+                     "folder with one subfolder per class, or an .npz with arrays X and y.")

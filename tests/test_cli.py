@@ -1,4 +1,5 @@
-"""The ``skcnn`` command: ``predict``, ``architectures``, ``digits`` and ``--version``.
+"""The ``skcnn`` command: ``predict``, ``architectures``, ``digits`` and ``--version``
+(``compare`` is tested in test_compare.py and test_datasets_folder.py).
 
 Commands run in-process through :func:`skcnn.cli.main`, except one real call of
 the installed console script. Network access is blocked for the in-process
@@ -154,14 +155,14 @@ def test_architectures(capsys):
 def test_no_command_prints_help(capsys):
     assert main([]) == 0
     out = capsys.readouterr().out
-    for command in ("predict", "digits", "architectures"):
+    for command in ("compare", "predict", "digits", "architectures"):
         assert command in out
 
 
 def test_help_lists_subcommands():
     parser = build_parser()
     help_text = parser.format_help()
-    assert "predict" in help_text and "digits" in help_text
+    assert "predict" in help_text and "digits" in help_text and "compare" in help_text
 
 
 def test_digits_cv_must_be_at_least_2(capsys):

@@ -1,0 +1,371 @@
+"""skcnn.compare, its result object and chart, and the ``skcnn compare`` command.
+
+Small on purpose: 150 digits, 2 folds, ``quick`` settings and a few models.
+"""
+
+import importlib
+import io
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.metrics import make_scorer, accuracy_score
+from sklearn.svm import SVC
+
+import skcnn
+from skcnn import ComparisonResult, PretrainedFeatures, compare
+from skcnn.cli import main
+from skcnn.compare import DEFAULT_MODELS, count_parameters, on_features, on_pixels
+
+# ``skcnn.compare`` is the function; the module is reached through importlib.
+compare_module = importlib.import_module("skcnn.compare")
+
+MODELS = ["cnn", "features+logreg", "pixels+svc", "pixels+xgboost"]
+
+
+@pytest.fixture(scope="module")
+def digits150(digits8):
+    X, y = digits8
+    return X[:150], y[:150]
+
+
+@pytest.fixture(scope="module")
+def result(digits150):
+    X, y = digits150
+    return compare(X, y, MODELS, cv=2, scoring=["accuracy", "f1_macro"], quick=True, verbose=0)
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def test_table_columns_and_values(result):
+    table = result.table
+    assert isinstance(result, ComparisonResult)
+    assert list(table.columns) == [
+        "model", "accuracy_mean", "accuracy_std", "f1_macro_mean", "f1_macro_std",
+        "fit_time", "predict_time", "extract_time", "total_time", "images_per_s", "device",
+        "n_params", "input", "status"]
+    assert list(table["model"]) == MODELS
+    assert (table["status"] == "ok").all(), table["status"].tolist()
+    for metric in ("accuracy", "f1_macro"):
+        assert table[f"{metric}_mean"].between(0, 1).all()
+        assert (table[f"{metric}_std"] >= 0).all()
+        for name in MODELS:  # the mean and std are those of the per-fold scores
+            folds = result.scores[name][metric]
+            assert len(folds) == 2
+            row = table.set_index("model").loc[name]
+            assert row[f"{metric}_mean"] == pytest.approx(folds.mean())
+            assert row[f"{metric}_std"] == pytest.approx(folds.std())
+    assert (table["fit_time"] > 0).all() and (table["predict_time"] > 0).all()
+    assert (table["images_per_s"] > 0).all()
+    assert (table["device"] == "cpu").all()
+    assert (table["n_params"] > 0).all()
+    by_model = table.set_index("model")
+    assert by_model.loc["pixels+svc", "accuracy_mean"] > 0.8
+
+
+def test_features_extracted_once_and_reported(result):
+    info = result.features
+    assert info["n_images"] == 150 and info["n_features"] == 1280
+    assert info["backbone"] == "efficientnet_lite0" and info["input_size"] == "32x32"
+    row = result.table.set_index("model").loc["features+logreg"]
+    assert row["extract_time"] == pytest.approx(info["seconds"])
+    assert row["total_time"] >= info["seconds"]
+    # Models fitted on the images as given prepared nothing.
+    assert math.isnan(result.table.set_index("model").loc["cnn", "extract_time"])
+    assert "extracted once for all 150 images" in result.to_text()
+
+
+def test_n_params_of_the_cnn_are_its_trainable_weights(result, digits150):
+    X, y = digits150
+    fitted = compare_module._default_models(
+        ["cnn"], side=8, device=torch.device("cpu"), quick=True, random_state=0,
+        backbone="efficientnet_lite0", n_jobs=None)["cnn"].estimator.fit(X, y)
+    expected = sum(p.numel() for p in fitted.module_.parameters() if p.requires_grad)
+    assert count_parameters(fitted) == expected
+    assert result.table.set_index("model").loc["cnn", "n_params"] == expected
+
+
+def test_count_parameters_of_classical_models(digits150):
+    X, y = digits150
+    flat = X.reshape(len(X), -1)
+    svc = SVC().fit(flat, y)
+    assert count_parameters(svc) == svc.dual_coef_.size + svc.intercept_.size
+    assert math.isnan(count_parameters(object()))
+    assert count_parameters(PretrainedFeatures()) == 0
+
+
+def test_renderings(result, tmp_path):
+    text = str(result)
+    assert text == result.to_text()
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["model", "accuracy", "f1_macro"]
+    for name in MODELS:
+        assert any(line.startswith(name + " ") for line in lines)
+
+    markdown = result.to_markdown()
+    md_lines = markdown.splitlines()
+    assert md_lines[0].startswith("| model | accuracy | f1_macro |")
+    assert set(md_lines[1].replace("|", "").replace(":", "")) == {"-"}
+    assert md_lines[0].count("|") == md_lines[1].count("|") == md_lines[2].count("|")
+    assert sum(line.startswith("| ") for line in md_lines) == 1 + len(MODELS)
+
+    result.to_csv(tmp_path / "t.csv")
+    back = pd.read_csv(tmp_path / "t.csv")
+    assert list(back.columns) == list(result.table.columns)
+    assert list(back["model"]) == MODELS
+    np.testing.assert_allclose(back["accuracy_mean"], result.table["accuracy_mean"])
+
+    loaded = json.loads(result.to_json())
+    assert [m["model"] for m in loaded["models"]] == MODELS
+    assert loaded["models"][0]["extract_time"] is None  # NaN -> null
+    assert loaded["features"]["n_images"] == 150
+    assert len(loaded["fold_scores"]["pixels+svc"]["accuracy"]) == 2
+
+
+def test_plot_is_a_two_axes_figure_and_not_blank(result):
+    fig = result.plot()
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 2
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    image = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+    assert image.shape[0] > 100 and image.shape[1] > 300
+    colours = np.unique(image.reshape(-1, 3), axis=0)
+    assert len(colours) > 20  # bars, text and error bars, not a blank canvas
+    assert image.std() > 10
+
+
+# --------------------------------------------------------------------------- the splits
+
+
+RECORDED = {}
+
+
+class Recorder(ClassifierMixin, BaseEstimator):
+    """Remembers the row ids (column 0 of X) it was fitted and scored on."""
+
+    def __init__(self, key="a"):
+        self.key = key
+
+    def fit(self, X, y):
+        RECORDED.setdefault(self.key, []).append(("fit", np.sort(X[:, 0].astype(int))))
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        RECORDED[self.key].append(("predict", np.sort(X[:, 0].astype(int))))
+        return np.full(len(X), self.classes_[0])
+
+
+def test_every_model_gets_the_same_splits(digits150):
+    X, y = digits150
+    ids = np.c_[np.arange(len(y)), X.reshape(len(X), -1)]
+    RECORDED.clear()
+    res = compare(ids, y, {"a": Recorder(key="a"), "b": Recorder(key="b")}, cv=3,
+                  random_state=1, verbose=0)
+    assert RECORDED["a"] and len(RECORDED["a"]) == 6  # 3 folds x (fit, predict)
+    for (kind_a, rows_a), (kind_b, rows_b) in zip(RECORDED["a"], RECORDED["b"]):
+        assert kind_a == kind_b
+        np.testing.assert_array_equal(rows_a, rows_b)
+    fits = [rows for kind, rows in RECORDED["a"] if kind == "fit"]
+    for (train, test), fitted_on in zip(res.splits, fits):
+        np.testing.assert_array_equal(np.sort(train), fitted_on)
+        assert len(np.intersect1d(train, test)) == 0
+    # stratified and shuffled: every class in every training fold, not contiguous blocks
+    for train, _ in res.splits:
+        assert set(y[train]) == set(y)
+    assert not np.array_equal(res.splits[0][1], np.arange(len(res.splits[0][1])))
+
+
+def test_test_size_gives_one_hold_out_split(digits150):
+    X, y = digits150
+    res = compare(X, y, ["pixels+svc"], test_size=0.3, verbose=0)
+    assert len(res.splits) == 1
+    train, test = res.splits[0]
+    assert len(test) == 45 and len(train) == 105
+    assert res.table.loc[0, "accuracy_std"] == 0
+    assert "hold-out" in res.to_text()
+
+
+def test_parallel_folds_match_sequential(digits150):
+    X, y = digits150
+    one = compare(X, y, ["pixels+svc"], cv=2, verbose=0)
+    two = compare(X, y, ["pixels+svc"], cv=2, n_jobs=2, verbose=0)
+    np.testing.assert_allclose(one.scores["pixels+svc"]["accuracy"],
+                               two.scores["pixels+svc"]["accuracy"])
+
+
+# --------------------------------------------------------------------------- user models
+
+
+class Boom(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        raise RuntimeError("boom: this model always fails")
+
+
+def test_a_failing_model_is_recorded_and_the_others_kept(digits150, capsys):
+    X, y = digits150
+    res = compare(X, y, {"broken": Boom(), "svc": on_pixels(SVC()), "default": "pixels+svc"},
+                  cv=2, verbose=1)
+    table = res.table.set_index("model")
+    assert table.loc["broken", "status"] == "failed: RuntimeError: boom: this model always fails"
+    assert math.isnan(table.loc["broken", "accuracy_mean"])
+    assert table.loc["svc", "status"] == "ok" and table.loc["default", "status"] == "ok"
+    assert table.loc["svc", "accuracy_mean"] == table.loc["default", "accuracy_mean"]
+    assert "Traceback" in res.errors["broken"] and "boom" in res.errors["broken"]
+    assert "failed: RuntimeError: boom" in res.to_text()
+    assert "failed" in res.to_markdown()
+    assert "broken" in capsys.readouterr().err  # progress says so as it happens
+    fig = res.plot()  # a failed model is listed in the chart without a bar
+    assert len(fig.axes) == 2
+
+
+def test_own_head_on_the_shared_features(digits150):
+    X, y = digits150
+    res = compare(X, y, {"head": on_features(SVC(C=10))}, cv=2, quick=True, verbose=0)
+    assert res.table.loc[0, "status"] == "ok"
+    assert res.features["n_images"] == 150
+    assert res.table.loc[0, "input"] == "features"
+
+
+def test_unknown_model_name_lists_valid_names(digits150):
+    X, y = digits150
+    with pytest.raises(ValueError, match="Unknown model 'svm'") as info:
+        compare(X, y, ["pixels+svc", "svm"], verbose=0)
+    for name in DEFAULT_MODELS:
+        assert name in str(info.value)
+
+
+def test_bad_arguments(digits150):
+    X, y = digits150
+    with pytest.raises(ValueError, match="cv must be at least 2"):
+        compare(X, y, ["pixels+svc"], cv=1, verbose=0)
+    with pytest.raises(ValueError, match="test_size"):
+        compare(X, y, ["pixels+svc"], test_size=1.5, verbose=0)
+    with pytest.raises(ValueError, match="Unknown scoring 'acc'"):
+        compare(X, y, ["pixels+svc"], scoring="acc", verbose=0)
+    with pytest.raises(ValueError, match="single class"):
+        compare(X, np.zeros(len(y)), ["pixels+svc"], verbose=0)
+    with pytest.raises(ValueError, match="150 images but y has 10"):
+        compare(X, y[:10], ["pixels+svc"], verbose=0)
+    with pytest.raises(TypeError, match="not an estimator"):
+        compare(X, y, {"x": 3}, verbose=0)
+
+
+def test_scoring_dict_with_a_callable(digits150):
+    X, y = digits150
+    res = compare(X, y, ["pixels+svc"], cv=2, verbose=0,
+                  scoring={"acc": make_scorer(accuracy_score), "bal": "balanced_accuracy"})
+    assert {"acc_mean", "bal_mean"} <= set(res.table.columns)
+    assert res.scoring == ["acc", "bal"]
+
+
+def test_missing_xgboost_is_reported_as_skipped(digits150, monkeypatch):
+    X, y = digits150
+    monkeypatch.setattr(compare_module, "_xgboost_status",
+                        lambda: (None, "xgboost is not installed; pip install xgboost"))
+    res = compare(X, y, ["pixels+xgboost", "pixels+svc"], cv=2, verbose=0)
+    table = res.table.set_index("model")
+    assert table.loc["pixels+xgboost", "status"].startswith("skipped: xgboost is not installed")
+    assert table.loc["pixels+svc", "status"] == "ok"
+
+
+def test_feature_cache_is_used_when_available(digits150, tmp_path):
+    X, y = digits150
+    kwargs = dict(models=["features+logreg"], cv=2, quick=True, verbose=0, cache=str(tmp_path))
+    if "cache" in PretrainedFeatures().get_params():
+        res = compare(X[:40], y[:40], **kwargs)
+        assert res.features["cached"]
+    else:
+        with pytest.warns(UserWarning, match="no feature cache"):
+            res = compare(X[:40], y[:40], **kwargs)
+        assert not res.features["cached"]
+    assert res.table.loc[0, "status"] == "ok"
+
+
+def test_string_labels_are_kept(digits150):
+    X, y = digits150
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                      "nine"])[y]
+    res = compare(X, names, ["pixels+xgboost"], cv=2, quick=True, verbose=0)
+    assert res.table.loc[0, "status"] == "ok"
+    assert set(res.classes) == set(names)
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_cli_compare_writes_table_and_chart(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code = main(["compare", "--quick", "--models", "pixels+svc,features+logreg", "--cv", "2",
+                 "--output", "out.md", "--plot", "out.png"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert (tmp_path / "out.md").read_text().startswith("| model | accuracy |")
+    with Image.open(tmp_path / "out.png") as chart:
+        assert chart.format == "PNG" and chart.size[0] > 300
+    out = captured.out
+    assert "pixels+svc" in out and "features+logreg" in out
+    assert "Chart written to" in out and str(tmp_path / "out.png") in out
+    assert "300 of its 1797 images" in out  # --quick says it used a subset
+    assert "[2/2] features+logreg" in captured.err  # progress on stderr
+
+
+def test_cli_compare_npz_default_chart_and_csv(tmp_path, monkeypatch, capsys, digits150):
+    X, y = digits150
+    np.savez(tmp_path / "data.npz", X=X, y=y)
+    monkeypatch.chdir(tmp_path)
+    code = main(["compare", "--dataset", "data.npz", "--models", "pixels+svc", "--cv", "2",
+                 "--output", "table.csv", "--verbose", "0"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.err == ""
+    assert (tmp_path / "skcnn-compare.png").stat().st_size > 1000  # the default chart
+    assert pd.read_csv(tmp_path / "table.csv")["model"].tolist() == ["pixels+svc"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset", "no/such/folder"], "no such file or folder"),
+    (["--models", "pixels+svc,nope"], "Unknown model 'nope'"),
+    (["--output", "table.xlsx"], "--output"),
+])
+def test_cli_compare_errors(args, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "--verbose", "0", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skcnn compare: error:") and message in err
+    assert not (tmp_path / "skcnn-compare.png").exists()
+
+
+def test_cli_compare_npz_without_x_and_y(tmp_path, capsys):
+    np.savez(tmp_path / "bad.npz", images=np.zeros((4, 8, 8)), labels=np.arange(4))
+    assert main(["compare", "--dataset", str(tmp_path / "bad.npz"), "--no-plot"]) == 2
+    err = capsys.readouterr().err
+    assert "no array named X or y" in err and "images, labels" in err
+
+
+def test_cli_compare_cv_must_be_at_least_2(capsys):
+    with pytest.raises(SystemExit):
+        main(["compare", "--cv", "1"])
+    assert "--cv must be at least 2" in capsys.readouterr().err
+
+
+def test_public_names():
+    assert skcnn.compare is compare
+    assert "compare" in skcnn.__all__ and "ComparisonResult" in skcnn.__all__
+
+
+def test_cv_as_given_splits(digits150):
+    X, y = digits150
+    splits = [(np.arange(0, 100), np.arange(100, 150)), (np.arange(50, 150), np.arange(0, 50))]
+    res = compare(X, y, ["pixels+svc"], cv=splits, verbose=0)
+    assert len(res.splits) == 2
+    np.testing.assert_array_equal(res.splits[1][1], np.arange(50))
+    assert "2 given split(s)" in res.to_text()

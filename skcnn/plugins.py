@@ -13,6 +13,7 @@ trained from scratch) and ``skcnn.backbones`` (pretrained networks)::
     my_backbone = "my_package.backbones:MyBackbone"
 """
 
+import math
 from dataclasses import asdict, dataclass
 
 from sklearn.base import BaseEstimator
@@ -151,6 +152,14 @@ class PreprocessConfig:
     def to_dict(self):
         """The configuration as a plain ``dict`` (tuples stay tuples)."""
         return asdict(self)
+
+    def with_input_size(self, size):
+        """The same preprocessing for a square ``size`` x ``size`` input, keeping
+        the crop fraction (``None`` returns ``self``)."""
+        if size is None:
+            return self
+        return type(self)(**{**self.to_dict(), "input_size": (size, size),
+                             "resize_size": int(math.floor(size / self.crop_pct))})
 
 
 class BackbonePlugin(BaseEstimator):

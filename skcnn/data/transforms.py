@@ -55,6 +55,12 @@ class PilPreprocess:
         self.interpolation = interpolation
         self.channels = channels
 
+    @classmethod
+    def from_config(cls, config):
+        """The transform a :class:`~skcnn.plugins.PreprocessConfig` describes."""
+        return cls(config.input_size, config.resize_size, config.mean, config.std,
+                   config.interpolation, config.channels)
+
     def __call__(self, image):
         image = as_rgb(image)  # composites transparency on white
         if self.channels != 3:

@@ -243,7 +243,7 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         self.layer_names_ = list(backbone.layer_names())
         extractor = backbone.feature_extractor(self.layer)  # raises for an unknown layer
         self.backbone_ = plugin
-        self.preprocess_ = self._preprocess_config(backbone.preprocess)
+        self.preprocess_ = backbone.preprocess.with_input_size(self.input_size)
         device = resolve_device(self.device)
         self.device_ = str(device)
         self.cache_dir_ = cache_dir
@@ -285,16 +285,6 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         if trained_on and trained_on.startswith("cuda") and torch.cuda.is_available():
             self.model_ = self.model_.to(trained_on)
             self.device_ = trained_on
-
-    def _preprocess_config(self, config):
-        if self.input_size is None:
-            return config
-        crop_fraction = min(config.input_size) / config.resize_size
-        return type(config)(**{
-            **{f: getattr(config, f) for f in config.__dataclass_fields__},
-            "input_size": (self.input_size, self.input_size),
-            "resize_size": int(math.floor(self.input_size / crop_fraction)),
-        })
 
     # ------------------------------------------------------------------ transform
     def transform(self, X):
@@ -407,9 +397,7 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         """
         limit_torch_threads()
         config = self.preprocess_
-        dataset = ImageItems(items, kind, PilPreprocess(
-            config.input_size, config.resize_size, config.mean, config.std,
-            config.interpolation, config.channels))
+        dataset = ImageItems(items, kind, PilPreprocess.from_config(config))
         n_images = len(dataset) if indices is None else len(indices)
         if indices is not None or pad:
             n_pad = 0

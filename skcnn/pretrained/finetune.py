@@ -14,7 +14,7 @@ from ..data.arrays import input_ndim
 from ..data.images import input_kind
 from ..data.transforms import ImageItems, PilPreprocess, check_array_images, prepare_tensor
 from ..plugins import BackbonePlugin
-from ._inference import PRECISIONS
+from ._inference import PRECISIONS, resolve_precision
 from .backbones import resolve_backbone
 from .features import GlobalPool
 
@@ -240,18 +240,8 @@ class FineTunedClassifier(BaseImageClassifier):
                 del self.n_features_in_
         if reset:
             self._plugin = resolve_backbone(self.backbone)
-            config = self._plugin.preprocess_config()
-            if self.input_size is not None:
-                crop_fraction = min(config.input_size) / config.resize_size
-                config = type(config)(**{
-                    **config.to_dict(),
-                    "input_size": (self.input_size, self.input_size),
-                    "resize_size": int(math.floor(self.input_size / crop_fraction)),
-                })
-            self.preprocess_ = config
-        config = self.preprocess_
-        transform = PilPreprocess(config.input_size, config.resize_size, config.mean, config.std,
-                                  config.interpolation, config.channels)
+            self.preprocess_ = self._plugin.preprocess_config().with_input_size(self.input_size)
+        transform = PilPreprocess.from_config(self.preprocess_)
         return prepare_tensor(ImageItems(items, kind, transform), self.num_workers)
 
     def _build_module(self, meta):
@@ -324,9 +314,5 @@ class FineTunedClassifier(BaseImageClassifier):
 
 def _training_precision(precision, device):
     """Autocast dtype for training, or None for plain float32."""
-    if precision == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    dtype = PRECISIONS[precision]
+    dtype = resolve_precision(precision, device)
     return None if dtype == torch.float32 else dtype

@@ -40,9 +40,7 @@ def predict_imagenet_proba(images, *, backbone="efficientnet_lite0", batch_size=
             "that does, e.g. backbone='efficientnet_lite0'."
         )
     config = loaded.preprocess
-    dataset = ImageItems(items, kind, PilPreprocess(
-        config.input_size, config.resize_size, config.mean, config.std,
-        config.interpolation, config.channels))
+    dataset = ImageItems(items, kind, PilPreprocess.from_config(config))
     device = resolve_device(device)
     logits = run_model(loaded.model.to(device), dataset, len(loaded.class_names), device=device,
                        batch_size=batch_size, precision=precision, channels_last=False,

@@ -1,20 +1,47 @@
-"""skcnn: convolutional neural networks as scikit-learn estimators."""
+"""skcnn: convolutional neural networks as scikit-learn estimators.
 
+The public names are imported lazily (PEP 562): ``import skcnn`` is cheap and
+needs neither torch nor scikit-learn, so that ``skcnn doctor`` can report a
+broken environment. ``from skcnn import CNNClassifier`` and ``skcnn.compare``
+import the submodule that defines the name on first use.
+"""
+
+import sys
+import types
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-
-from .plugins import ArchitecturePlugin, BackbonePlugin, InputMeta, PreprocessConfig
-from .data.loader import ImageLoader
-from .pretrained import Backbone, decode_predictions, list_backbones
-from .pretrained.features import PretrainedFeatures
-from .pretrained.finetune import FineTunedClassifier
-from .pretrained.predict import classify_images, predict_imagenet_proba
-from .compare import ComparisonResult, compare
-from .scratch import CNNClassifier, ConvNet, LeNet5, SimpleCNN, list_architectures
+from importlib.util import find_spec
 
 try:
     __version__ = version("skcnn")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
+
+#: Public name -> the submodule (relative to this package) that defines it.
+_EXPORTS = {
+    "CNNClassifier": ".scratch",
+    "PretrainedFeatures": ".pretrained.features",
+    "FineTunedClassifier": ".pretrained.finetune",
+    "ImageLoader": ".data.loader",
+    "classify_images": ".pretrained.predict",
+    "predict_imagenet_proba": ".pretrained.predict",
+    "ConvNet": ".scratch",
+    "SimpleCNN": ".scratch",
+    "LeNet5": ".scratch",
+    "ArchitecturePlugin": ".plugins",
+    "InputMeta": ".plugins",
+    "list_architectures": ".scratch",
+    "BackbonePlugin": ".plugins",
+    "PreprocessConfig": ".plugins",
+    "Backbone": ".pretrained",
+    "list_backbones": ".pretrained",
+    "decode_predictions": ".pretrained",
+    "compare": ".compare",
+    "ComparisonResult": ".compare",
+    "extract_features": ".extract",
+    "load_features": ".extract",
+    "ExtractedFeatures": ".extract",
+}
 
 __all__ = [
     "CNNClassifier",
@@ -36,5 +63,45 @@ __all__ = [
     "decode_predictions",
     "compare",
     "ComparisonResult",
+    "extract_features",
+    "load_features",
+    "ExtractedFeatures",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    """Import a public name, or a submodule (``skcnn.pretrained``), on first access."""
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value  # later lookups no longer reach __getattr__
+        return value
+    if not name.startswith("__") and find_spec(f"{__name__}.{name}") is not None:
+        return import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    """The module's attributes plus the lazily imported public names."""
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """This package's module type: keeps a public name bound to the object, not the submodule.
+
+    ``compare`` is both a submodule and the function it defines. Importing the
+    submodule (``import skcnn.compare``, ``from .compare import ...``) makes the
+    import system set the package attribute ``compare`` to the module; the eager
+    ``from .compare import compare`` of earlier versions rebound it to the
+    function, and this keeps ``skcnn.compare`` the function whatever the order of
+    imports.
+    """
+
+    def __setattr__(self, name, value):
+        if (name in _EXPORTS and isinstance(value, types.ModuleType)
+                and value.__name__ == f"{self.__name__}.{name}" and hasattr(value, name)):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -1,4 +1,9 @@
-"""The ``skcnn`` command line: ``compare`` (the main job), ``digits``, ``predict``, ``architectures``."""
+"""The ``skcnn`` command line: ``compare`` (the main job), ``digits``, ``predict``, ``architectures``,
+``doctor``.
+
+Subcommands import what they need when they run: this module and the parser
+import neither torch nor anything else that ``skcnn doctor`` may find missing.
+"""
 
 import argparse
 import sys
@@ -120,6 +125,12 @@ def _cmd_predict(args):
     return 0
 
 
+def _cmd_doctor(args):
+    from .doctor import run
+
+    return run(json_output=args.json)
+
+
 def build_parser():
     """The argument parser (subcommands are added here as features land)."""
     from . import __version__
@@ -152,9 +163,12 @@ def build_parser():
     predict.add_argument("--device", default="auto")
     predict.set_defaults(func=_cmd_predict)
 
-    from .compare import DEFAULT_MODELS, MODEL_DESCRIPTIONS
-
-    models_help = "; ".join(f"{name}: {MODEL_DESCRIPTIONS[name]}" for name in DEFAULT_MODELS)
+    try:
+        from .compare import DEFAULT_MODELS, MODEL_DESCRIPTIONS
+    except Exception:  # numpy or scikit-learn missing or broken: `skcnn doctor` must still work
+        models_help = "see `skcnn doctor` for what is missing"
+    else:
+        models_help = "; ".join(f"{name}: {MODEL_DESCRIPTIONS[name]}" for name in DEFAULT_MODELS)
     comp = sub.add_parser(
         "compare", help="CNNs vs SVM vs XGBoost on the same splits: a table and a chart",
         description="Cross-validate a CNN from scratch, a fine-tuned pretrained CNN, and SVC, "
@@ -191,6 +205,15 @@ def build_parser():
 
     archs = sub.add_parser("architectures", help="list installed architecture plugins")
     archs.set_defaults(func=_cmd_architectures)
+
+    doctor = sub.add_parser(
+        "doctor", help="check that this environment is ready for skcnn",
+        description="Check the installed packages against the versions skcnn declares (required "
+                    "and per extra), and report the torch build, GPUs, bfloat16 support, threads, "
+                    "which backbones work offline and whether Jupyter is installed. Exit status 1 "
+                    "when a required package is missing, too old or cannot be imported.")
+    doctor.add_argument("--json", action="store_true", help="print a JSON object instead")
+    doctor.set_defaults(func=_cmd_doctor)
     return parser
 
 

@@ -20,7 +20,7 @@ from sklearn.utils.validation import _check_sample_weight, _check_y, check_is_fi
 from torch import nn
 from numbers import Integral, Real
 
-from .base import limit_torch_threads, resolve_device, seed_from, seeded
+from .base import limit_torch_threads, release_device_memory, resolve_device, seed_from, seeded
 from .data.augment import AUGMENT_PRESETS, make_augmentation
 from .engine import CosineDecay, EpochProgressBar, ImageNet, TensorBatches, averaged_proba
 from .exceptions import InputError
@@ -330,8 +330,14 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         net.max_epochs = epochs
 
         n_before = len(net.history)
-        with seeded(seed, self.device_):
-            net.partial_fit(train_data)
+        try:
+            with seeded(seed, self.device_):
+                net.partial_fit(train_data)
+        finally:
+            # Gradients and the allocator's cached activations are not needed to
+            # predict: hand them back so parallel fits sharing a GPU do not starve.
+            net.optimizer_.zero_grad(set_to_none=True)
+            release_device_memory(self.device_)
         self.net_ = net
         self.history_ = net.history
         self.n_iter_ = len(net.history)

@@ -1,26 +1,28 @@
 """Helpers every skcnn estimator shares: device choice, seeding, threads."""
 
 import os
+import sys
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-__all__ = ["resolve_device", "seed_from", "seeded", "limit_torch_threads"]
+__all__ = ["resolve_device", "assigned_cuda_index", "release_device_memory", "seed_from", "seeded",
+           "limit_torch_threads", "dask_thread_share", "available_cores", "thread_share"]
 
 
 def resolve_device(device):
     """Turn ``'auto'`` into the best available device: CUDA, then MPS, then CPU.
 
-    Any other value is returned as a :class:`torch.device` after checking
-    that it exists on this machine.
+    With several GPUs, ``'auto'`` picks this process's own GPU (see
+    :func:`assigned_cuda_index`), so parallel fits spread over the GPUs
+    instead of piling onto GPU 0. Any other value is returned as a
+    :class:`torch.device` after checking that it exists on this machine.
     """
     if device == "auto":
         if torch.cuda.is_available():
-            # Inside a worker that was given one GPU (CUDA_VISIBLE_DEVICES),
-            # index 0 is that GPU.
-            return torch.device("cuda")
+            return torch.device("cuda", assigned_cuda_index())
         mps = getattr(torch.backends, "mps", None)
         if mps is not None and mps.is_available():
             return torch.device("mps")
@@ -32,6 +34,65 @@ def resolve_device(device):
             "Use device='auto' (picks the best available) or device='cpu'."
         )
     return dev
+
+
+def assigned_cuda_index():
+    """The CUDA device this process should use when told ``device='auto'``.
+
+    In order:
+
+    1. ``SKCNN_CUDA_DEVICE=<index>`` in the environment, if set.
+    2. ``CUDA_VISIBLE_DEVICES`` set (by the user, a job scheduler, or
+       dask-cuda's ``LocalCUDACluster``, which lists each worker's own GPU
+       first): index 0, the GPU this process was given.
+    3. Inside a Dask worker whose name is a number (``LocalCluster`` names
+       them 0, 1, ...): that number modulo the GPU count.
+    4. Otherwise (e.g. joblib's loky workers in ``GridSearchCV(n_jobs=...)``):
+       the GPU with the most free memory, rounded to 1 GiB; ties go to
+       ``pid % n_gpus``, so workers started together spread out.
+    """
+    n_gpus = torch.cuda.device_count()
+    override = os.environ.get("SKCNN_CUDA_DEVICE", "").strip()
+    if override:
+        if not override.isdigit() or int(override) >= n_gpus:
+            raise ValueError(
+                f"SKCNN_CUDA_DEVICE={override!r} is not a GPU index on this machine "
+                f"({n_gpus} visible). Set it to 0..{n_gpus - 1} or unset it.")
+        return int(override)
+    if n_gpus <= 1 or os.environ.get("CUDA_VISIBLE_DEVICES", "").strip():
+        return 0
+    slot = _dask_worker_slot()
+    if slot is not None:
+        return slot % n_gpus
+    free_gib = [torch.cuda.mem_get_info(i)[0] >> 30 for i in range(n_gpus)]
+    start = os.getpid() % n_gpus
+    order = [(start + k) % n_gpus for k in range(n_gpus)]
+    return max(order, key=lambda i: (free_gib[i], -order.index(i)))
+
+
+def _current_dask_worker():
+    """The Dask worker running this code, or None (never imports Dask)."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return None
+    try:
+        return distributed.get_worker()
+    except (ValueError, AttributeError):
+        return None
+
+
+def _dask_worker_slot():
+    worker = _current_dask_worker()
+    if worker is None:
+        return None
+    name = str(getattr(worker, "name", ""))
+    return int(name) if name.isdigit() else None
+
+
+def release_device_memory(device):
+    """Give cached GPU memory back to the driver after a fit or an extraction ends."""
+    if torch.device(device).type == "cuda" and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def seed_from(random_state):
@@ -57,14 +118,66 @@ def seeded(seed, device=None):
 def limit_torch_threads():
     """Keep torch within the thread budget a parallel worker was given.
 
-    joblib's loky backend (and Dask's workers) set ``OMP_NUM_THREADS`` to the
-    worker's share of the cores before starting it; torch reads that variable
-    only at import, so enforce it here too. Returns the thread count in use.
+    joblib's loky backend sets ``OMP_NUM_THREADS`` to each worker's share of
+    the cores before starting it; torch reads that variable only at import,
+    so it is enforced here too. Inside a Dask worker the share is computed
+    from the cluster (:func:`dask_thread_share`): Dask starts its workers
+    with ``OMP_NUM_THREADS=1``, which would leave most cores idle on a
+    machine with more cores than worker threads. Returns the thread count
+    in use.
     """
+    share = dask_thread_share()
+    if share is not None:
+        if share != torch.get_num_threads():
+            torch.set_num_threads(share)
+        return share
     limit = os.environ.get("OMP_NUM_THREADS")
     if limit and limit.isdigit() and 0 < int(limit) < torch.get_num_threads():
         torch.set_num_threads(int(limit))
     return torch.get_num_threads()
+
+
+_THREAD_SHARES = {}
+
+
+def dask_thread_share():
+    """Torch threads for one task in this Dask worker, or None outside Dask.
+
+    The cores this process may use, divided by the task slots (``nthreads``)
+    of all the workers on the same host, at least 1: two workers with one
+    thread each on a 16-core machine get 8 threads per task. Asked of the
+    scheduler once per worker process.
+    """
+    worker = _current_dask_worker()
+    if worker is None:
+        return None
+    key = (id(worker), getattr(worker, "address", None))
+    if key not in _THREAD_SHARES:
+        slots = None
+        try:
+            from distributed import get_client
+
+            info = get_client().scheduler_info(n_workers=-1)["workers"].values()
+            host = worker.address.rsplit(":", 1)[0]
+            slots = sum(w["nthreads"] for w in info if w["host"] == host.split("://")[-1])
+        except Exception:  # a scheduler that cannot be asked: this worker's own slots
+            pass
+        slots = slots or getattr(worker.state, "nthreads", None) or getattr(worker, "nthreads", 1)
+        _THREAD_SHARES[key] = thread_share(available_cores(), slots)
+    return _THREAD_SHARES[key]
+
+
+def available_cores():
+    """Cores this process may run on (its CPU affinity where the OS reports one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def thread_share(cores, slots):
+    """``cores // slots``, at least 1."""
+    return max(1, int(cores) // max(1, int(slots)))
 
 
 def as_numpy(tensor):

@@ -1,5 +1,6 @@
 """Preparing images the way a pretrained network expects, and streaming them in batches."""
 
+import multiprocessing
 import os
 import warnings
 
@@ -177,7 +178,11 @@ def prepare_tensor(dataset, num_workers="auto", batch_size=64):
 
 
 def default_num_workers(n_items, batch_size):
-    """Decode in worker processes only when there is enough work to pay for them."""
-    if n_items < 4 * batch_size:
+    """Decode in worker processes only when there is enough work to pay for them.
+
+    Never inside a daemonic process (a Dask worker, a multiprocessing pool):
+    those may not start children.
+    """
+    if n_items < 4 * batch_size or multiprocessing.current_process().daemon:
         return 0
     return max(1, min(4, (os.cpu_count() or 1) - 1))

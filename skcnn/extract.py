@@ -544,4 +544,3 @@ class _DaskRunner:
                 bar.update(1)
                 future.release()
         return sorted(errors)
-

@@ -1,10 +1,10 @@
 """skcnn on Dask: grid search and sharded feature extraction on a real loopback cluster.
 
 One ``LocalCluster`` (2 worker processes, 1 thread each, 127.0.0.1 only) is
-shared by the module and always shut down. Every process computes with one
-torch thread (tests/conftest.py here, ``thread_share(2 cores, 2 slots)`` on
-the workers), so results can be compared bit for bit: float32 convolutions
-round differently with other thread counts (~1e-5).
+shared by the module and always shut down. The local runs compared with the
+cluster's use the workers' torch thread count (``worker_threads``), so results
+can be compared bit for bit: float32 convolutions round differently with
+other thread counts (~1e-5).
 """
 
 import json
@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 import joblib
 import numpy as np
@@ -47,6 +48,25 @@ def client():
         cluster.close()
 
 
+@contextmanager
+def torch_threads(n):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def worker_threads(client):
+    """The torch threads each worker uses (its share of the cores), the same on both."""
+    threads = client.gather([client.submit(limit_torch_threads, pure=False, workers=[a])
+                             for a in client.nthreads()])
+    assert len(set(threads)) == 1
+    return threads[0]
+
+
 @pytest.fixture(scope="module")
 def face_files(tmp_path_factory):
     """scikit-image's 200 LFW crops (100 faces, 100 non-faces) as PNG files."""
@@ -60,21 +80,23 @@ def face_files(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def reference(face_files):
+def reference(face_files, worker_threads):
     """PretrainedFeatures.transform of all the files, in this process."""
-    return PretrainedFeatures(verbose=0, **SETTINGS).fit(face_files).transform(face_files)
+    with torch_threads(worker_threads):
+        return PretrainedFeatures(verbose=0, **SETTINGS).fit(face_files).transform(face_files)
 
 
 # --------------------------------------------------------------------------- grid search
 
 
-def test_grid_search_on_cluster_equals_local(client, digits8):
+def test_grid_search_on_cluster_equals_local(client, worker_threads, digits8):
     X, y = digits8[0][:240], digits8[1][:240]
     grid = {"filters": [(4,), (8,)], "learning_rate": [0.01, 0.03]}
     estimator = CNNClassifier(kernel_size=3, hidden_units=(16,), max_epochs=4, batch_size=32,
                               verbose=0, random_state=0)
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
-    local = GridSearchCV(estimator, grid, cv=cv, n_jobs=1).fit(X, y)
+    with torch_threads(worker_threads):
+        local = GridSearchCV(estimator, grid, cv=cv, n_jobs=1).fit(X, y)
     with joblib.parallel_backend("dask"):
         remote = GridSearchCV(estimator, grid, cv=cv, n_jobs=-1).fit(X, y)
     np.testing.assert_array_equal(remote.cv_results_["mean_test_score"],
@@ -87,12 +109,13 @@ def test_grid_search_on_cluster_equals_local(client, digits8):
     np.testing.assert_array_equal(remote.predict(X), local.predict(X))
 
 
-def test_fitted_estimator_travels_between_processes(client, digits8):
+def test_fitted_estimator_travels_between_processes(client, worker_threads, digits8):
     X, y = digits8[0][:200], digits8[1][:200]
     estimator = CNNClassifier(filters=(4,), kernel_size=3, hidden_units=(16,), max_epochs=2,
                               verbose=0, random_state=0)
     fitted_there = client.submit(estimator.fit, X, y, pure=False).result()
-    fitted_here = CNNClassifier(**estimator.get_params()).fit(X, y)
+    with torch_threads(worker_threads):
+        fitted_here = CNNClassifier(**estimator.get_params()).fit(X, y)
     assert fitted_there.device_ == "cpu"
     np.testing.assert_array_equal(fitted_there.predict_proba(X), fitted_here.predict_proba(X))
     # ... and back: a model fitted here predicts the same on a worker.
@@ -100,13 +123,12 @@ def test_fitted_estimator_travels_between_processes(client, digits8):
     np.testing.assert_array_equal(there, fitted_here.predict_proba(X))
 
 
-def test_each_worker_takes_its_share_of_the_cores(client):
+def test_each_worker_takes_its_share_of_the_cores(client, worker_threads):
     cores = client.run(lambda: len(os.sched_getaffinity(0)))
-    slots = sum(client.nthreads().values())
-    futures = [client.submit(limit_torch_threads, pure=False, workers=[address])
-               for address in client.nthreads()]
-    threads = client.gather(futures)
-    assert threads == [thread_share(cores[address], slots) for address in client.nthreads()]
+    slots = sum(client.nthreads().values())  # all on this host
+    assert [worker_threads] * 2 == [thread_share(cores[a], slots) for a in client.nthreads()]
+    # Dask starts workers with OMP_NUM_THREADS=1; on a bigger host the share is more.
+    assert client.run(torch.get_num_threads) == {a: worker_threads for a in client.nthreads()}
 
 
 def test_thread_share_divides_the_cores():

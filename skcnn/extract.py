@@ -28,6 +28,7 @@ import json
 import os
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -528,8 +529,10 @@ class _DaskRunner:
         from distributed import as_completed
 
         output = os.path.abspath(output)
+        # A fresh key per call: a rerun must never be handed a failure remembered from before.
+        token = uuid.uuid4().hex[:8]
         futures = [self.client.submit(_run_shard, spec, output, params, settings, pure=False,
-                                      key=f"skcnn-shard-{spec['index']:05d}-{spec['digest'][:12]}")
+                                      key=f"skcnn-shard-{token}-{spec['index']:05d}")
                    for spec in todo]
         index_of = {future.key: spec["index"] for future, spec in zip(futures, todo)}
         errors = []

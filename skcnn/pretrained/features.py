@@ -296,7 +296,7 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
 
         Returns
         -------
-        features : ndarray of shape (N, n_features_out_), float32
+        features : ndarray of shape ``(N, n_features_out_)``, float32
         """
         check_is_fitted(self)
         items, kind = self._check_input(X, reset=False)

@@ -16,7 +16,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer
 from skorch.utils import TeeGenerator
-from tqdm.auto import tqdm
+from ._progress import tqdm
 
 __all__ = ["TensorBatches", "BatchIterator", "ImageNet", "EpochProgressBar", "CosineDecay",
            "averaged_proba"]

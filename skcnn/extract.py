@@ -492,7 +492,7 @@ def _npy_bytes(array):
 
 
 def _progress(total, initial, verbose):
-    from tqdm.auto import tqdm
+    from ._progress import tqdm
 
     return tqdm(total=total, initial=initial, desc="extract_features", unit="shard",
                 disable=not verbose)

@@ -2,7 +2,7 @@
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from .._progress import tqdm
 
 from ..data.transforms import default_num_workers, iterate_batches
 

@@ -16,7 +16,20 @@ __all__ = [
 ]
 
 
-class InputError(ValueError):
+class _Picklable:
+    """Pickle as ``type(self)(*args)`` plus the instance's attributes.
+
+    An explicit ``__reduce__`` keeps the errors picklable where a library
+    replaces exception pickling (Dask's workers install tblib's, which cannot
+    rebuild errors that also subclass OSError), so an error raised on a
+    worker reaches the client intact.
+    """
+
+    def __reduce__(self):
+        return type(self), tuple(self.args), (self.__dict__ or None)
+
+
+class InputError(_Picklable, ValueError):
     """The images or labels given to an estimator cannot be used as they are."""
 
 
@@ -24,7 +37,7 @@ class ImageTooSmallError(InputError):
     """The images are smaller than the architecture needs."""
 
 
-class PluginNotFoundError(ValueError, KeyError):
+class PluginNotFoundError(_Picklable, ValueError, KeyError):
     """No installed plugin has the requested name.
 
     The message lists the names that are installed.
@@ -34,18 +47,18 @@ class PluginNotFoundError(ValueError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class ArchitectureError(ValueError):
+class ArchitectureError(_Picklable, ValueError):
     """An architecture could not be built for the data it was given."""
 
 
-class LayerNotFoundError(ValueError):
+class LayerNotFoundError(_Picklable, ValueError):
     """A backbone has no layer of the requested name.
 
     The message lists the valid layer names.
     """
 
 
-class WeightsUnavailableError(ValueError, OSError):
+class WeightsUnavailableError(_Picklable, ValueError, OSError):
     """Pretrained weights are neither available locally nor downloadable.
 
     The message names the file that is missing, the folder to place it in,
@@ -56,5 +69,5 @@ class WeightsUnavailableError(ValueError, OSError):
         return str(self.args[0]) if self.args else ""
 
 
-class IncompatibleWeightsError(ValueError):
+class IncompatibleWeightsError(_Picklable, ValueError):
     """A weights file does not fit the network it is loaded into."""

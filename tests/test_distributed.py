@@ -364,3 +364,20 @@ def test_core_does_not_import_dask():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_skcnn_errors_reach_the_client_intact(client, face_files):
+    from skcnn import exceptions
+
+    # Raised on a worker (where Dask installs tblib's exception pickling) ...
+    future = client.submit(PretrainedFeatures(layer="no_such_layer", verbose=0).fit,
+                           face_files[:2], pure=False)
+    with pytest.raises(exceptions.LayerNotFoundError, match="no_such_layer"):
+        future.result()
+    # ... and every skcnn error, also those that subclass OSError or KeyError.
+    import pickle
+
+    for name in exceptions.__all__:
+        error = getattr(exceptions, name)(f"{name}: the message")
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and str(again) == f"{name}: the message"

@@ -131,11 +131,16 @@ def limit_torch_threads():
         if share != torch.get_num_threads():
             torch.set_num_threads(share)
         return share
-    limit = os.environ.get("OMP_NUM_THREADS")
+    limit = _OMP_AT_IMPORT
     if limit and limit.isdigit() and 0 < int(limit) < torch.get_num_threads():
         torch.set_num_threads(int(limit))
     return torch.get_num_threads()
 
+
+# OMP_NUM_THREADS as the process started with it (joblib sets it for its workers).
+# Read once: starting a dask LocalCluster sets it to 1 in the *calling* process too,
+# which must not cap that process's own fits afterwards.
+_OMP_AT_IMPORT = os.environ.get("OMP_NUM_THREADS")
 
 _THREAD_SHARES = {}
 

@@ -128,7 +128,21 @@ def test_each_worker_takes_its_share_of_the_cores(client, worker_threads):
     slots = sum(client.nthreads().values())  # all on this host
     assert [worker_threads] * 2 == [thread_share(cores[a], slots) for a in client.nthreads()]
     # Dask starts workers with OMP_NUM_THREADS=1; on a bigger host the share is more.
-    assert client.run(torch.get_num_threads) == {a: worker_threads for a in client.nthreads()}
+    # (Asked in a task: OpenMP thread counts belong to the thread that runs the tasks.)
+    in_tasks = client.gather([client.submit(torch.get_num_threads, pure=False, workers=[a])
+                              for a in client.nthreads()])
+    assert in_tasks == [worker_threads] * 2
+
+
+def test_starting_a_cluster_does_not_cap_this_process(client):
+    # LocalCluster leaves OMP_NUM_THREADS=1 in the process that started it.
+    assert os.environ.get("OMP_NUM_THREADS") == "1"
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert limit_torch_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_thread_share_divides_the_cores():

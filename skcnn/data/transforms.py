@@ -2,6 +2,8 @@
 
 import multiprocessing
 import os
+import queue
+import threading
 import warnings
 
 import numpy as np
@@ -153,13 +155,59 @@ def iterate_batches(dataset, batch_size, num_workers):
     )
     iterator = iter(loader)
     try:
-        yield from iterator
+        if num_workers == 0 and len(dataset) > batch_size:
+            # No decoding processes (too little work, or a daemonic Dask worker): decode
+            # the next batch in a thread while the network runs (PIL and torch release
+            # the GIL).
+            yield from _prefetched(iterator)
+        else:
+            yield from iterator
     finally:
         # After a failing item the iterator would otherwise live on in the traceback and
         # its worker processes would block for seconds whenever it is garbage-collected.
         shutdown = getattr(iterator, "_shutdown_workers", None)
         if shutdown is not None:
             shutdown()
+
+
+def _prefetched(iterator, depth=1):
+    """Yield ``iterator``'s items, producing up to ``depth`` ahead in a thread.
+
+    An exception in the producer is raised here, at the item where it
+    happened; closing the generator early stops the thread.
+    """
+    items = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        items.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put((done, None))
+        except BaseException as exc:  # handed to the consumer
+            items.put((done, exc))
+
+    thread = threading.Thread(target=produce, name="skcnn-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = items.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def prepare_tensor(dataset, num_workers="auto", batch_size=64):

@@ -26,12 +26,13 @@ when a client is given.
 import hashlib
 import json
 import os
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import numpy as np
+
+from ._files import atomic_write
 
 __all__ = ["extract_features", "load_features", "ExtractedFeatures"]
 
@@ -328,14 +329,14 @@ def _prepare_folder(output, described, paths, unique, shard_size):
                 f"output {str(output)!r} is not empty and holds no {_MANIFEST}: it is not a "
                 "folder written by extract_features. Pass an empty or new folder.")
         output.mkdir(parents=True, exist_ok=True)
-        _atomic_write(output / _MANIFEST, json.dumps(manifest, indent=1).encode())
+        atomic_write(output / _MANIFEST, json.dumps(manifest, indent=1).encode())
         return manifest
     _check_same(output, existing, manifest)
     # Same images and settings: resume. The same images may come in another order or
     # with other repeats; the manifest records the latest list, which load() follows.
     if existing["paths"] != paths:
         existing["paths"] = paths
-        _atomic_write(output / _MANIFEST, json.dumps(existing, indent=1).encode())
+        atomic_write(output / _MANIFEST, json.dumps(existing, indent=1).encode())
     return existing
 
 
@@ -403,21 +404,6 @@ def _shard_done(output, spec):
     return _shard_problem(output, spec["index"], record, spec) is None
 
 
-def _atomic_write(path, data):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
-
-
 def _remove_temporary_files(output):
     """Leftovers of writes that a killed process never finished."""
     for leftover in (Path(output) / _SHARDS).glob(".tmp-*"):
@@ -470,13 +456,13 @@ def _run_shard(spec, output, params, settings):
     release_device_memory(extractor.device_)
     buffer = _npy_bytes(features)
     index = spec["index"]
-    _atomic_write(_shard_file(output, index, ".npy"), buffer)
+    atomic_write(_shard_file(output, index, ".npy"), buffer)
     record = {"index": index, "digest": spec["digest"], "n_images": len(features),
               "sha256": hashlib.sha256(buffer).hexdigest(), "paths": spec["paths"],
               "device": extractor.device_, "host": os.uname().nodename, "pid": os.getpid(),
               "seconds": round(time.perf_counter() - started, 3)}
     # The index is written last: its presence (with a matching checksum) marks the shard done.
-    _atomic_write(_shard_file(output, index, ".json"), json.dumps(record).encode())
+    atomic_write(_shard_file(output, index, ".json"), json.dumps(record).encode())
     return {k: record[k] for k in ("index", "n_images", "device", "host", "pid", "seconds")}
 
 

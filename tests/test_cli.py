@@ -10,31 +10,22 @@ package.
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import blocked_network
 from PIL import Image
 from skimage import data
 
 import skcnn
 from skcnn.cli import build_parser, main
 
-BLOCKED = "network access is blocked in skcnn's tests"
-
 
 @pytest.fixture(scope="module", autouse=True)
 def no_network():
-    def refuse(*args, **kwargs):
-        raise OSError(BLOCKED)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", refuse)
-        mp.setattr(socket.socket, "connect_ex", refuse)
-        mp.setattr(socket, "create_connection", refuse)
-        mp.setattr(socket, "getaddrinfo", refuse)
+    with blocked_network():
         yield
 
 

@@ -9,31 +9,23 @@ check must only look at local files.
 import importlib.metadata
 import json
 import re
-import socket
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from conftest import blocked_network
 from packaging.utils import canonicalize_name
 
 from skcnn import doctor
 from skcnn.cli import main
 
-BLOCKED = "network access is blocked in skcnn's tests"
 RECOMMENDATION = "RECOMMENDATION (without upgrade some features could be missing)"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def no_network():
-    def refuse(*args, **kwargs):
-        raise OSError(BLOCKED)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", refuse)
-        mp.setattr(socket.socket, "connect_ex", refuse)
-        mp.setattr(socket, "create_connection", refuse)
-        mp.setattr(socket, "getaddrinfo", refuse)
+    with blocked_network():
         yield
 
 

@@ -40,13 +40,14 @@ import json
 import os
 import struct
 import sys
-import tempfile
 import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from .._files import atomic_write
 
 __all__ = [
     "FORMAT_VERSION",
@@ -293,15 +294,4 @@ class FeatureStore:
 
     @staticmethod
     def _atomic_write(path, data):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=_SUFFIX)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-            os.replace(temp, path)
-        except BaseException:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
-            raise
+        atomic_write(path, data, suffix=_SUFFIX)

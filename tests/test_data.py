@@ -279,3 +279,50 @@ def test_refit_on_images_forgets_feature_names(digits8, fast):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         clf.predict(X[:5].reshape(5, -1))
+
+
+# --------------------------------------------------------------------------- batch prefetching
+
+
+def _run_with_timeout(fn, seconds=10):
+    import threading
+
+    outcome = {}
+    thread = threading.Thread(target=lambda: outcome.setdefault("value", fn()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "deadlocked"
+    return outcome.get("value")
+
+
+@pytest.mark.parametrize("n_items, n_taken", [(2, 1), (3, 2), (10, 1), (10, 0)])
+def test_prefetch_stops_when_the_consumer_leaves_early(n_items, n_taken):
+    import time
+
+    from skcnn.data.transforms import _prefetched
+
+    def consume():
+        stream = _prefetched(iter(range(n_items)))
+        taken = [next(stream) for _ in range(n_taken)]
+        time.sleep(0.3)  # the producer fills the queue (and, for short inputs, reaches the end)
+        stream.close()  # e.g. the network raised on the last batch taken
+        return taken
+
+    assert _run_with_timeout(consume) == list(range(n_taken))
+
+
+def test_prefetch_keeps_order_and_raises_where_the_producer_failed():
+    from skcnn.data.transforms import _prefetched
+
+    def items():
+        yield from range(5)
+        raise OSError("cannot identify image file 'bad.jpg'")
+
+    def consume():
+        seen = []
+        with pytest.raises(OSError, match="bad.jpg"):
+            for item in _prefetched(items()):
+                seen.append(item)
+        return seen
+
+    assert _run_with_timeout(consume) == [0, 1, 2, 3, 4]

@@ -180,20 +180,24 @@ def _prefetched(iterator, depth=1):
     stop = threading.Event()
     done = object()
 
+    def put(entry):
+        """Queue ``entry`` unless the consumer has gone; True if it was queued."""
+        while not stop.is_set():
+            try:
+                items.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce():
         try:
             for item in iterator:
-                while not stop.is_set():
-                    try:
-                        items.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put((item, None)):
                     return
-            items.put((done, None))
+            put((done, None))
         except BaseException as exc:  # handed to the consumer
-            items.put((done, exc))
+            put((done, exc))
 
     thread = threading.Thread(target=produce, name="skcnn-prefetch", daemon=True)
     thread.start()

@@ -42,13 +42,16 @@ def assigned_cuda_index():
     In order:
 
     1. ``SKCNN_CUDA_DEVICE=<index>`` in the environment, if set.
-    2. ``CUDA_VISIBLE_DEVICES`` set (by the user, a job scheduler, or
-       dask-cuda's ``LocalCUDACluster``, which lists each worker's own GPU
-       first): index 0, the GPU this process was given.
-    3. Inside a Dask worker whose name is a number (``LocalCluster`` names
+    2. Only one GPU visible (e.g. ``CUDA_VISIBLE_DEVICES=2`` set by the user
+       or a job scheduler): that one.
+    3. Inside a Dask worker with ``CUDA_VISIBLE_DEVICES`` set (dask-cuda's
+       ``LocalCUDACluster`` lists each worker's own GPU first): index 0.
+    4. Inside a Dask worker whose name is a number (``LocalCluster`` names
        them 0, 1, ...): that number modulo the GPU count.
-    4. Otherwise (e.g. joblib's loky workers in ``GridSearchCV(n_jobs=...)``):
-       the GPU with the most free memory, rounded to 1 GiB; ties go to
+    5. Otherwise (joblib's loky workers in ``GridSearchCV(n_jobs=...)``, or a
+       job that sees several GPUs): the GPU with the most free memory,
+       rounded to 1 GiB, as NVML reports it (``pip install nvidia-ml-py``;
+       asking NVML creates no CUDA context); ties, or no NVML, go by
        ``pid % n_gpus``, so workers started together spread out.
     """
     n_gpus = torch.cuda.device_count()
@@ -59,15 +62,40 @@ def assigned_cuda_index():
                 f"SKCNN_CUDA_DEVICE={override!r} is not a GPU index on this machine "
                 f"({n_gpus} visible). Set it to 0..{n_gpus - 1} or unset it.")
         return int(override)
-    if n_gpus <= 1 or os.environ.get("CUDA_VISIBLE_DEVICES", "").strip():
+    if n_gpus <= 1:
         return 0
-    slot = _dask_worker_slot()
+    in_dask = _current_dask_worker() is not None
+    if in_dask and os.environ.get("CUDA_VISIBLE_DEVICES", "").strip():
+        return 0
+    slot = _dask_worker_slot() if in_dask else None
     if slot is not None:
         return slot % n_gpus
-    free_gib = [torch.cuda.mem_get_info(i)[0] >> 30 for i in range(n_gpus)]
+    free = _free_gib_per_gpu(n_gpus) or [0] * n_gpus
     start = os.getpid() % n_gpus
     order = [(start + k) % n_gpus for k in range(n_gpus)]
-    return max(order, key=lambda i: (free_gib[i], -order.index(i)))
+    return max(order, key=lambda i: (free[i], -order.index(i)))
+
+
+def _free_gib_per_gpu(n_gpus):
+    """Free memory of each GPU in GiB from NVML, or None where NVML is not available.
+
+    Assumes NVML's order is CUDA's (true when the GPUs are all of one model,
+    or with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``); only used without
+    ``CUDA_VISIBLE_DEVICES``.
+    """
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "").strip():
+        return None  # NVML numbers all GPUs, CUDA only the visible ones
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            return [pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i)).free
+                    >> 30 for i in range(n_gpus)]
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # no pynvml, no driver library, fewer NVML devices: fall back
+        return None
 
 
 def _current_dask_worker():
@@ -137,10 +165,10 @@ def limit_torch_threads():
     return torch.get_num_threads()
 
 
-# OMP_NUM_THREADS as the process started with it (joblib sets it for its workers).
-# Read once: starting a dask LocalCluster sets it to 1 in the *calling* process too,
-# which must not cap that process's own fits afterwards.
-_OMP_AT_IMPORT = os.environ.get("OMP_NUM_THREADS")
+# OMP_NUM_THREADS as it was when skcnn was imported (joblib sets it for its workers
+# before they start): starting a dask LocalCluster later sets it to 1 in the *calling*
+# process too, which must not cap that process's own fits afterwards.
+_OMP_AT_IMPORT = sys.modules[__package__]._OMP_NUM_THREADS_AT_IMPORT
 
 _THREAD_SHARES = {}
 

@@ -6,9 +6,10 @@ writing one ``.npy`` file and one ``.json`` index per shard into ``output``::
 
     output/
       manifest.json          settings (backbone, weights, layer, pooling, preprocessing,
-                             precision), the path list, the shard plan
-      shards/00000.npy       float32 features of the shard's images, in order
-      shards/00000.json      the shard's paths, row count and the .npy's SHA-256
+                             precision), the absolute paths in shard order, the
+                             shard plan, and how the given list maps onto it
+      shards/00000-<sha>.npy float32 features of the shard's images, in order
+      shards/00000.json      the shard's paths, row count, .npy file name and SHA-256
 
 A shard counts as finished when its index exists and the checksum matches,
 so a run that stopped (a killed worker, a bad file, Ctrl-C) is resumed by
@@ -24,9 +25,11 @@ when a client is given.
 """
 
 import hashlib
+import io
 import json
 import os
 import time
+import threading
 import uuid
 from pathlib import Path
 
@@ -42,6 +45,7 @@ _SHARDS = "shards"
 
 # Networks loaded in this process, by their settings: one model per (Dask) worker.
 _EXTRACTORS = {}
+_EXTRACTORS_LOCK = threading.Lock()  # a worker with several threads loads it once
 
 
 # --------------------------------------------------------------------------- public API
@@ -56,14 +60,16 @@ def extract_features(paths, backbone="efficientnet_lite0", *, output, client=Non
     ----------
     paths : list of str or path-like
         Image files. Paths are made absolute here (workers may run in another
-        folder). A path listed more than once is computed once (at its first
-        position) and its row repeated in :meth:`ExtractedFeatures.load`.
+        folder). A path listed more than once (also under another spelling)
+        is computed once, at its first position, and its row repeated in
+        :meth:`ExtractedFeatures.load`.
     backbone : str or BackbonePlugin, default='efficientnet_lite0'
         As in :class:`~skcnn.PretrainedFeatures`.
     output : str or path-like
         Folder for the manifest and the shards; created if missing. A folder
-        from an earlier call with the same images and settings is resumed;
-        one that holds features of other settings or other images is refused.
+        from an earlier call with the same set of images (in any order, with
+        any repeats) and settings is resumed, keeping its shards; one that
+        holds features of other settings or other images is refused.
     client : dask.distributed.Client, default=None
         Run the shards as tasks on this Dask cluster; ``None`` runs them here.
     layer, pooling, input_size, batch_size, device, precision : see PretrainedFeatures
@@ -73,7 +79,8 @@ def extract_features(paths, backbone="efficientnet_lite0", *, output, client=Non
         Images per shard: the unit of work, of resumption, and of each
         worker's memory (one shard's features plus one batch of images).
         A multiple of ``batch_size`` gives features identical to
-        ``PretrainedFeatures.transform`` on the whole list.
+        ``PretrainedFeatures.transform`` on the whole list, when the list has
+        no repeats (at the same thread count).
     num_workers : int or 'auto', default='auto'
         Image-decoding processes per shard (none inside Dask workers, which
         may not start processes).
@@ -105,7 +112,8 @@ def extract_features(paths, backbone="efficientnet_lite0", *, output, client=Non
     paths = _check_paths(paths)
     shard_size = _check_positive_int(shard_size, "shard_size")
     _check_client(client)
-    output = Path(output)
+    started = time.time()
+    output = Path(output).absolute()
     unique, rows = _deduplicate(paths)
     params = dict(backbone=backbone, layer=layer, pooling=pooling, input_size=input_size,
                   batch_size=batch_size, device=device, precision=precision,
@@ -113,22 +121,24 @@ def extract_features(paths, backbone="efficientnet_lite0", *, output, client=Non
 
     runner = _LocalRunner() if client is None else _DaskRunner(client)
     described = runner.describe(params, unique[0])
-    manifest = _prepare_folder(output, described, paths, unique, shard_size)
-    plan = [dict(index=i, paths=unique[start:stop], digest=shard["digest"])
-            for i, (start, stop, shard) in enumerate(_shard_bounds(manifest))]
+    manifest = _prepare_folder(output, described, paths, unique, rows, shard_size)
+    plan = _plan(manifest)
     todo = [spec for spec in plan if not _shard_done(output, spec)]
-    errors = runner.run(todo, output, params, manifest["settings"], verbose=verbose,
-                        n_total=len(plan))
+    errors = dict(runner.run(todo, output, params, manifest["settings"], verbose=verbose,
+                             n_total=len(plan)))
+    # Success means "on disk and intact", whatever the runner reported.
+    for spec in todo:
+        if spec["index"] not in errors and not _shard_done(output, spec):
+            errors[spec["index"]] = "its files are missing or damaged after the run"
     if errors:
-        first_index, first_error = errors[0]
+        first_index = min(errors)
         raise RuntimeError(
             f"{len(errors)} of {len(plan)} shards failed; the {len(plan) - len(errors)} finished "
             f"ones are kept in {str(output)!r}. First failure, shard {first_index}: "
-            f"{first_error}\nFix the cause and run the same call again: only the missing "
-            "shards are computed.")
-    _remove_temporary_files(output)
-    return ExtractedFeatures(output, _n_computed=len(todo), _n_skipped=len(plan) - len(todo),
-                             _rows=rows)
+            f"{errors[first_index]}\nFix the cause and run the same call again: only the "
+            "missing shards are computed.")
+    _remove_leftovers(output, plan, older_than=started)
+    return ExtractedFeatures(output, _n_computed=len(todo), _n_skipped=len(plan) - len(todo))
 
 
 def load_features(output):
@@ -172,21 +182,21 @@ class ExtractedFeatures:
         (None when opened with :func:`load_features`).
     """
 
-    def __init__(self, output, *, _n_computed=None, _n_skipped=None, _rows=None):
-        self.output = Path(output)
+    def __init__(self, output, *, _n_computed=None, _n_skipped=None):
+        self.output = Path(output).absolute()
         manifest = _read_manifest(self.output)
         if manifest is None:
             raise ValueError(
                 f"{str(self.output)!r} holds no features from extract_features (no "
                 f"{_MANIFEST}). Pass the folder given as output= to extract_features.")
         self._manifest = manifest
-        self.paths = list(manifest["paths"])
+        unique = manifest["unique"]
+        self.paths = list(manifest["paths"] if manifest["paths"] is not None else unique)
         self.settings = manifest["settings"]
         self.n_features = int(manifest["n_features"])
         self.n_shards = len(manifest["shards"])
         self.n_computed_shards = _n_computed
         self.n_skipped_shards = _n_skipped
-        self._rows = _rows
 
     def __repr__(self):
         return (f"ExtractedFeatures({str(self.output)!r}, {len(self.paths)} images, "
@@ -199,16 +209,17 @@ class ExtractedFeatures:
         """Yield ``(shard_paths, features)`` per shard, checking each checksum.
 
         Each shard's features are read when it is reached, so the whole set
-        never has to fit in memory. Repeated paths appear once.
+        never has to fit in memory. Paths are absolute; repeated paths appear
+        once.
         """
-        for index, (start, stop, _) in enumerate(_shard_bounds(self._manifest)):
-            record = _read_index(self.output, index)
-            problem = _shard_problem(self.output, index, record, self._manifest["shards"][index])
-            if problem:
+        for spec in _plan(self._manifest):
+            record = _read_index(self.output, spec["index"])
+            data = _read_shard(self.output, record, spec)
+            if isinstance(data, str):
                 raise ValueError(
-                    f"Shard {index} of {str(self.output)!r} is {problem}. Run extract_features "
-                    "again with the same arguments to compute it.")
-            yield record["paths"], np.load(_shard_file(self.output, index, ".npy"))
+                    f"Shard {spec['index']} of {str(self.output)!r} is {data}. Run "
+                    "extract_features again with the same arguments to compute it.")
+            yield spec["paths"], data
 
     def load(self):
         """All features, one row per entry of ``paths`` (float32).
@@ -217,13 +228,23 @@ class ExtractedFeatures:
         -------
         ndarray of shape (len(paths), n_features)
         """
-        parts = [features for _, features in self.iter_shards()]
-        unique = (np.concatenate(parts) if parts
-                  else np.empty((0, self.n_features), dtype=np.float32))
-        rows = self._rows if self._rows is not None else _deduplicate(self.paths)[1]
-        if len(rows) == len(unique) and np.array_equal(rows, np.arange(len(rows))):
-            return unique
-        return unique[rows]
+        rows = self._manifest["rows"]
+        out = np.empty((len(self.paths), self.n_features), dtype=np.float32)
+        start = 0
+        if rows is None:  # paths are the unique absolute paths, in shard order
+            for _, features in self.iter_shards():
+                out[start:start + len(features)] = features
+                start += len(features)
+            return out
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        sorted_rows = rows[order]
+        for _, features in self.iter_shards():
+            stop = start + len(features)
+            lo, hi = np.searchsorted(sorted_rows, [start, stop])
+            out[order[lo:hi]] = features[sorted_rows[lo:hi] - start]
+            start = stop
+        return out
 
 
 # --------------------------------------------------------------------------- checks
@@ -290,65 +311,92 @@ def _digest(values):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _shard_file(output, index, suffix):
-    return Path(output) / _SHARDS / f"{index:05d}{suffix}"
+def _index_file(output, index):
+    return Path(output) / _SHARDS / f"{index:05d}.json"
 
 
-def _shard_bounds(manifest):
-    start = 0
-    for shard in manifest["shards"]:
-        yield start, start + shard["n_images"], shard
-        start += shard["n_images"]
+def _plan(manifest):
+    """The shards: index, absolute paths and their digest."""
+    unique, start, plan = manifest["unique"], 0, []
+    for index, shard in enumerate(manifest["shards"]):
+        stop = start + shard["n_images"]
+        plan.append(dict(index=index, paths=unique[start:stop], digest=shard["digest"]))
+        start = stop
+    return plan
+
+
+_MANIFEST_KEYS = {"format_version", "settings", "n_features", "shard_size", "set_digest",
+                  "unique", "shards", "paths", "rows"}
 
 
 def _read_manifest(output):
+    where = str(Path(output) / _MANIFEST)
     try:
-        with open(Path(output) / _MANIFEST, encoding="utf-8") as file:
-            return json.load(file)
+        with open(where, encoding="utf-8") as file:
+            manifest = json.load(file)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
+        raise ValueError(f"{where!r} cannot be read ({exc}). Remove the folder or pass another "
+                         "output=.") from None
+    if not isinstance(manifest, dict) or not _MANIFEST_KEYS <= set(manifest):
         raise ValueError(
-            f"{str(Path(output) / _MANIFEST)!r} cannot be read ({exc}). Remove the folder "
-            "or pass another output=.") from None
+            f"{where!r} is not a manifest written by extract_features (or by another version "
+            "of skcnn). Pass another output folder.")
+    return manifest
 
 
-def _prepare_folder(output, described, paths, unique, shard_size):
-    """Write the manifest of a new folder, or check that an existing one matches."""
+def _prepare_folder(output, described, paths, unique, rows, shard_size):
+    """Write the manifest of a new folder, or check that an existing one matches.
+
+    An existing folder with the same set of images keeps its shard plan; the
+    new call's order and repeats only change how ``load`` arranges the rows.
+    """
     settings = json.loads(json.dumps(described["settings"], sort_keys=True, default=repr))
-    shards = [{"n_images": len(unique[i:i + shard_size]),
-               "digest": _digest(unique[i:i + shard_size])}
-              for i in range(0, len(unique), shard_size)]
-    manifest = {"format_version": FORMAT_VERSION, "settings": settings,
-                "n_features": described["n_features"], "shard_size": shard_size,
-                "paths_digest": _digest(unique), "shards": shards, "paths": paths}
+    set_digest = _digest(sorted(unique))
     existing = _read_manifest(output)
     if existing is None:
-        if output.exists() and any(output.iterdir()):
+        if output.exists() and any(not p.name.startswith(".tmp-") for p in output.iterdir()):
             raise ValueError(
                 f"output {str(output)!r} is not empty and holds no {_MANIFEST}: it is not a "
                 "folder written by extract_features. Pass an empty or new folder.")
+        manifest = {"format_version": FORMAT_VERSION, "settings": settings,
+                    "n_features": described["n_features"], "shard_size": shard_size,
+                    "set_digest": set_digest, "unique": unique,
+                    "shards": [{"n_images": len(unique[i:i + shard_size]),
+                                "digest": _digest(unique[i:i + shard_size])}
+                               for i in range(0, len(unique), shard_size)]}
+        manifest.update(_arrangement(paths, unique, rows))
         output.mkdir(parents=True, exist_ok=True)
         atomic_write(output / _MANIFEST, json.dumps(manifest, indent=1).encode())
         return manifest
-    _check_same(output, existing, manifest)
-    # Same images and settings: resume. The same images may come in another order or
-    # with other repeats; the manifest records the latest list, which load() follows.
-    if existing["paths"] != paths:
-        existing["paths"] = paths
+    _check_same(output, existing, settings, set_digest, len(unique), shard_size)
+    position = {path: i for i, path in enumerate(existing["unique"])}
+    arrangement = _arrangement(paths, existing["unique"],
+                               [position[unique[r]] for r in rows])
+    if any(existing[key] != value for key, value in arrangement.items()):
+        existing.update(arrangement)
         atomic_write(output / _MANIFEST, json.dumps(existing, indent=1).encode())
     return existing
 
 
-def _check_same(output, existing, new):
+def _arrangement(paths, unique, rows):
+    """How ``paths`` map onto the stored rows; ``None``s when they are ``unique`` itself."""
+    rows = [int(r) for r in rows]
+    if paths == unique and rows == list(range(len(unique))):
+        return {"paths": None, "rows": None}
+    return {"paths": paths, "rows": rows}
+
+
+def _check_same(output, existing, settings, set_digest, n_unique, shard_size):
     where = str(output)
     if existing.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"{where!r} was written by another version of skcnn (format "
             f"{existing.get('format_version')}, this one writes {FORMAT_VERSION}). Use a new "
             "output folder.")
-    if existing["settings"] != new["settings"]:
-        old, now = existing["settings"], new["settings"]
+    if existing["settings"] != settings:
+        old, now = existing["settings"], settings
         keys = sorted(k for k in set(old) | set(now) if old.get(k) != now.get(k))
         details = "; ".join(f"{k}: folder has {old.get(k)!r}, this call {now.get(k)!r}"
                             for k in keys)
@@ -356,59 +404,64 @@ def _check_same(output, existing, new):
             f"output {where!r} holds features computed with other settings ({details}). "
             "Features of different settings are never mixed: pass another output folder, or "
             "delete this one to recompute.")
-    if existing["paths_digest"] != new["paths_digest"]:
+    if existing["set_digest"] != set_digest:
         raise ValueError(
-            f"output {where!r} holds features of another list of images "
-            f"({sum(s['n_images'] for s in existing['shards'])} unique images there, "
-            f"{sum(s['n_images'] for s in new['shards'])} now). Pass another output folder "
-            "for a new list, or delete this one.")
-    if existing["shard_size"] != new["shard_size"]:
+            f"output {where!r} holds features of another set of images "
+            f"({len(existing['unique'])} unique images there, {n_unique} now). Pass another "
+            "output folder for a new list, or delete this one.")
+    if existing["shard_size"] != shard_size:
         raise ValueError(
             f"output {where!r} was written with shard_size={existing['shard_size']}, this call "
-            f"has shard_size={new['shard_size']}. Use shard_size={existing['shard_size']} to "
+            f"has shard_size={shard_size}. Use shard_size={existing['shard_size']} to "
             "resume it, or another output folder.")
 
 
 def _read_index(output, index):
     try:
-        with open(_shard_file(output, index, ".json"), encoding="utf-8") as file:
+        with open(_index_file(output, index), encoding="utf-8") as file:
             return json.load(file)
     except (OSError, ValueError):
         return None
 
 
-def _file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _read_shard(output, record, spec, *, verify_only=False):
+    """The shard's features, or a string saying why they are not usable.
 
-
-def _shard_problem(output, index, record, planned):
-    """Why shard ``index`` is not usable, or None when it is finished and intact."""
-    if record is None:
+    The ``.npy`` file is named in the index and read once: checked against
+    the recorded SHA-256, then parsed.
+    """
+    if not isinstance(record, dict) or "file" not in record:
         return "not finished"
-    if record.get("digest") != planned["digest"]:
+    if record.get("digest") != spec["digest"]:
         return "for other images"
     try:
-        if _file_sha256(_shard_file(output, index, ".npy")) != record.get("sha256"):
-            return "damaged (checksum mismatch)"
+        data = (Path(output) / _SHARDS / record["file"]).read_bytes()
     except OSError:
         return "missing its .npy file"
-    return None
+    if hashlib.sha256(data).hexdigest() != record.get("sha256"):
+        return "damaged (checksum mismatch)"
+    if verify_only:
+        return None
+    return np.load(io.BytesIO(data), allow_pickle=False)
 
 
 def _shard_done(output, spec):
     record = _read_index(output, spec["index"])
-    return _shard_problem(output, spec["index"], record, spec) is None
+    return _read_shard(output, record, spec, verify_only=True) is None
 
 
-def _remove_temporary_files(output):
-    """Leftovers of writes that a killed process never finished."""
-    for leftover in (Path(output) / _SHARDS).glob(".tmp-*"):
+def _remove_leftovers(output, plan, older_than):
+    """Temporary files of killed writes, and shard files no index refers to any more.
+
+    Only files older than this run's start are touched, so another process's
+    write in progress is left alone.
+    """
+    folder = Path(output) / _SHARDS
+    referenced = {(_read_index(output, spec["index"]) or {}).get("file") for spec in plan}
+    for path in [*Path(output).glob(".tmp-*"), *folder.glob(".tmp-*"), *folder.glob("*.npy")]:
         try:
-            leftover.unlink()
+            if path.name not in referenced and path.stat().st_mtime < older_than:
+                path.unlink()
         except OSError:
             pass
 
@@ -424,11 +477,12 @@ def _extractor(params, a_path):
     from .pretrained.features import PretrainedFeatures
 
     key = json.dumps(params, sort_keys=True, default=repr)
-    extractor = _EXTRACTORS.get(key)
-    if extractor is None:
-        _EXTRACTORS.clear()  # one network per worker: drop one of other settings
-        extractor = PretrainedFeatures(**params, verbose=0).fit([a_path])
-        _EXTRACTORS[key] = extractor
+    with _EXTRACTORS_LOCK:
+        extractor = _EXTRACTORS.get(key)
+        if extractor is None:
+            _EXTRACTORS.clear()  # one network per worker: drop one of other settings
+            extractor = PretrainedFeatures(**params, verbose=0).fit([a_path])
+            _EXTRACTORS[key] = extractor
     return extractor
 
 
@@ -456,13 +510,17 @@ def _run_shard(spec, output, params, settings):
     release_device_memory(extractor.device_)
     buffer = _npy_bytes(features)
     index = spec["index"]
-    atomic_write(_shard_file(output, index, ".npy"), buffer)
+    sha256 = hashlib.sha256(buffer).hexdigest()
+    # Named by content: a second writer of the same shard (a task retried after its worker
+    # was presumed dead) never overwrites the file another index points to.
+    name = f"{index:05d}-{sha256[:16]}.npy"
+    atomic_write(Path(output) / _SHARDS / name, buffer)
     record = {"index": index, "digest": spec["digest"], "n_images": len(features),
-              "sha256": hashlib.sha256(buffer).hexdigest(), "paths": spec["paths"],
+              "file": name, "sha256": sha256, "paths": spec["paths"],
               "device": extractor.device_, "host": os.uname().nodename, "pid": os.getpid(),
               "seconds": round(time.perf_counter() - started, 3)}
     # The index is written last: its presence (with a matching checksum) marks the shard done.
-    atomic_write(_shard_file(output, index, ".json"), json.dumps(record).encode())
+    atomic_write(_index_file(output, index), json.dumps(record).encode())
     return {k: record[k] for k in ("index", "n_images", "device", "host", "pid", "seconds")}
 
 
@@ -492,13 +550,18 @@ class _LocalRunner:
 
     def run(self, todo, output, params, settings, *, verbose, n_total):
         errors = []
-        with _progress(n_total, n_total - len(todo), verbose) as bar:
-            for spec in todo:
-                try:
-                    _run_shard(spec, output, params, settings)
-                except (OSError, ValueError, RuntimeError) as exc:
-                    errors.append((spec["index"], f"{type(exc).__name__}: {exc}"))
-                bar.update(1)
+        try:
+            with _progress(n_total, n_total - len(todo), verbose) as bar:
+                for spec in todo:
+                    try:
+                        _run_shard(spec, output, params, settings)
+                    except (OSError, ValueError, RuntimeError) as exc:
+                        errors.append((spec["index"], f"{type(exc).__name__}: {exc}"))
+                    bar.update(1)
+        finally:
+            # Workers keep their network for the next call; this process gives it back.
+            with _EXTRACTORS_LOCK:
+                _EXTRACTORS.clear()
         return errors
 
 

@@ -135,7 +135,12 @@ def test_each_worker_takes_its_share_of_the_cores(client, worker_threads):
 
 
 def test_starting_a_cluster_does_not_cap_this_process(client):
-    # LocalCluster leaves OMP_NUM_THREADS=1 in the process that started it.
+    # LocalCluster leaves OMP_NUM_THREADS=1 in the process that started it; skcnn keeps
+    # what the variable was when it was imported (here: unset).
+    import skcnn
+
+    if skcnn._OMP_NUM_THREADS_AT_IMPORT is not None:
+        pytest.skip("OMP_NUM_THREADS was set before the tests started")
     assert os.environ.get("OMP_NUM_THREADS") == "1"
     before = torch.get_num_threads()
     try:
@@ -155,54 +160,66 @@ def test_thread_share_divides_the_cores():
 # --------------------------------------------------------------------------- one GPU per worker
 
 
-class _FakeCuda:
-    def __init__(self, free_gib):
-        self.free_gib = free_gib
+def _fake_gpus(monkeypatch, free_gib):
+    """A host with len(free_gib) GPUs; free_gib=None: NVML is not available."""
+    import skcnn.base as base
 
-    def apply(self, monkeypatch):
-        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-        monkeypatch.setattr(torch.cuda, "device_count", lambda: len(self.free_gib))
-        monkeypatch.setattr(torch.cuda, "mem_get_info",
-                            lambda i: (self.free_gib[i] << 30, 80 << 30))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: len(free_gib or [0] * 4))
+    monkeypatch.setattr(base, "_free_gib_per_gpu", lambda n: free_gib)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("SKCNN_CUDA_DEVICE", raising=False)
 
 
 def test_auto_device_spreads_over_gpus(monkeypatch):
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    monkeypatch.delenv("SKCNN_CUDA_DEVICE", raising=False)
-    _FakeCuda([10, 70, 30, 70]).apply(monkeypatch)
+    _fake_gpus(monkeypatch, [10, 70, 30, 70])
     # The GPU with the most free memory; between equals, the one this pid starts at.
-    assert assigned_cuda_index() in (1, 3)
     monkeypatch.setattr(os, "getpid", lambda: 3)
     assert assigned_cuda_index() == 3
     monkeypatch.setattr(os, "getpid", lambda: 5)
     assert assigned_cuda_index() == 1
-    # Workers started together (all GPUs empty) spread by pid instead of all taking GPU 0.
-    _FakeCuda([80, 80, 80, 80]).apply(monkeypatch)
-    picks = set()
-    for pid in range(100, 104):
-        monkeypatch.setattr(os, "getpid", lambda pid=pid: pid)
-        picks.add(assigned_cuda_index())
-    assert picks == {0, 1, 2, 3}
+    # Workers started together (all GPUs empty, or no NVML) spread by pid, not all on GPU 0.
+    for free in ([80, 80, 80, 80], None):
+        _fake_gpus(monkeypatch, free)
+        picks = set()
+        for pid in range(100, 104):
+            monkeypatch.setattr(os, "getpid", lambda pid=pid: pid)
+            picks.add(assigned_cuda_index())
+        assert picks == {0, 1, 2, 3}
+    # A job that sees several GPUs through CUDA_VISIBLE_DEVICES (SLURM --gres=gpu:4) too.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
+    monkeypatch.setattr(os, "getpid", lambda: 102)
+    assert assigned_cuda_index() == 2
 
 
 def test_auto_device_follows_the_assignment(monkeypatch):
     import skcnn.base as base
 
-    _FakeCuda([80, 80, 80, 80]).apply(monkeypatch)
-    monkeypatch.delenv("SKCNN_CUDA_DEVICE", raising=False)
-    # A scheduler or dask-cuda set CUDA_VISIBLE_DEVICES: the first visible GPU is ours.
+    _fake_gpus(monkeypatch, [80, 80, 80, 80])
+    worker = type("W", (), {"name": 6})()
+    monkeypatch.setattr(base, "_current_dask_worker", lambda: worker)
+    # A LocalCluster worker named 6 on a 4-GPU host.
+    assert assigned_cuda_index() == 2
+    # dask-cuda set CUDA_VISIBLE_DEVICES with this worker's GPU first.
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3,0,1")
     assert assigned_cuda_index() == 0
     assert base.resolve_device("auto") == torch.device("cuda", 0)
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
-    # A LocalCluster worker named 6 on a 4-GPU host.
-    monkeypatch.setattr(base, "_current_dask_worker", lambda: type("W", (), {"name": 6})())
-    assert assigned_cuda_index() == 2
     monkeypatch.setenv("SKCNN_CUDA_DEVICE", "1")
     assert assigned_cuda_index() == 1
     monkeypatch.setenv("SKCNN_CUDA_DEVICE", "7")
     with pytest.raises(ValueError, match="SKCNN_CUDA_DEVICE='7' is not a GPU index.*0..3"):
         assigned_cuda_index()
+    # One visible GPU is the one.
+    monkeypatch.delenv("SKCNN_CUDA_DEVICE")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert assigned_cuda_index() == 0
+
+
+def test_nvml_is_not_asked_when_cuda_renumbers_the_gpus(monkeypatch):
+    import skcnn.base as base
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,3")
+    assert base._free_gib_per_gpu(2) is None
 
 
 # --------------------------------------------------------------------------- extraction
@@ -274,7 +291,7 @@ def test_local_run_resumes_after_a_bad_file(face_files, reference, tmp_path):
 def test_damaged_shard_is_detected_and_recomputed(face_files, reference, tmp_path):
     paths = face_files[:48]
     extract_features(paths, output=tmp_path / "out", shard_size=16, verbose=0, **SETTINGS)
-    shard = tmp_path / "out" / "shards" / "00001.npy"
+    (shard,) = (tmp_path / "out" / "shards").glob("00001-*.npy")
     data = bytearray(shard.read_bytes())
     data[-5] ^= 0xFF
     shard.write_bytes(bytes(data))
@@ -303,6 +320,61 @@ def test_duplicate_paths_are_computed_once_in_a_fixed_order(face_files, referenc
     assert again.n_computed_shards == 0
     np.testing.assert_array_equal(again.load()[-1], features[0])
     assert load_features(tmp_path / "a").paths == paths + [relative]
+
+
+def test_same_images_in_another_order_resume_and_follow_the_new_order(face_files, tmp_path):
+    paths = face_files[:24]
+    first = extract_features(paths, output=tmp_path / "out", shard_size=8, verbose=0,
+                             **SETTINGS).load()
+    shuffled = [paths[i] for i in np.random.RandomState(0).permutation(24)] + [paths[5]]
+    again = extract_features(shuffled, output=tmp_path / "out", shard_size=8, verbose=0,
+                             **SETTINGS)
+    assert (again.n_computed_shards, again.n_skipped_shards) == (0, 3)
+    expected = first[[paths.index(p) for p in shuffled]]
+    np.testing.assert_array_equal(again.load(), expected)
+    np.testing.assert_array_equal(load_features(tmp_path / "out").load(), expected)
+
+
+def test_relative_paths_load_from_any_folder(face_files, tmp_path, monkeypatch, reference):
+    folder = os.path.dirname(face_files[0])
+    monkeypatch.chdir(folder)
+    names = ["000.png", face_files[0], "001.png", "./000.png"]  # two spellings of one file
+    result = extract_features(names, output="out-rel", shard_size=16, verbose=0, **SETTINGS)
+    monkeypatch.chdir(tmp_path)  # elsewhere: the folder and the rows are still right
+    features = result.load()
+    assert load_features(os.path.join(folder, "out-rel")).paths == names
+    np.testing.assert_array_equal(load_features(os.path.join(folder, "out-rel")).load(),
+                                  features)
+    np.testing.assert_allclose(features, reference[[0, 0, 1, 0]], rtol=1e-3, atol=1e-4)
+    np.testing.assert_array_equal(features[0], features[3])
+
+
+def test_leftovers_of_killed_writes_are_handled(face_files, tmp_path):
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / ".tmp-abc").write_bytes(b"half a manifest")  # killed during the first write
+    extract_features(face_files[:16], output=output, shard_size=8, verbose=0, **SETTINGS)
+    # A second writer of shard 0 (a retried task) left its own file; the index names one.
+    shards = output / "shards"
+    (shard0,) = shards.glob("00000-*.npy")
+    stale = shards / "00000-0123456789abcdef.npy"
+    stale.write_bytes(shard0.read_bytes())
+    os.utime(stale, (0, 0))
+    old_tmp = shards / ".tmp-killed"
+    old_tmp.write_bytes(b"x")
+    os.utime(old_tmp, (0, 0))
+    result = extract_features(face_files[:16], output=output, shard_size=8, verbose=0,
+                              **SETTINGS)
+    assert result.n_computed_shards == 0
+    assert sorted(p.name for p in output.rglob("*") if p.name.startswith(".tmp-")) == []
+    assert not stale.exists() and shard0.exists()
+
+
+def test_foreign_manifest_is_refused(face_files, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "manifest.json").write_text('{"name": "something else"}')
+    with pytest.raises(ValueError, match="not a manifest written by extract_features"):
+        extract_features(face_files[:4], output=tmp_path / "out", verbose=0, **SETTINGS)
 
 
 @pytest.mark.parametrize("change, named", [
@@ -338,7 +410,7 @@ def test_folder_of_another_backbone_is_refused(face_files, tmp_path):
 def test_other_images_or_shard_size_are_refused(face_files, tmp_path):
     extract_features(face_files[:16], output=tmp_path / "out", shard_size=8, verbose=0,
                      **SETTINGS)
-    with pytest.raises(ValueError, match="another list of images .*16 unique images there, 17"):
+    with pytest.raises(ValueError, match="another set of images .*16 unique images there, 17"):
         extract_features(face_files[:17], output=tmp_path / "out", shard_size=8, verbose=0,
                          **SETTINGS)
     with pytest.raises(ValueError, match="shard_size=8, this call has shard_size=4"):

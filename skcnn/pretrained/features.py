@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from ..base import limit_torch_threads, resolve_device
+from ..base import limit_torch_threads, resolve_device, restore_device
 from ..data.arrays import input_ndim
 from ..data.images import input_kind
 from ..data.transforms import ImageItems, PilPreprocess, check_array_images
@@ -282,9 +282,13 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     def __setstate__(self, state):
         self.__dict__.update(state)
         trained_on = state.get("_trained_on")
-        if trained_on and trained_on.startswith("cuda") and torch.cuda.is_available():
-            self.model_ = self.model_.to(trained_on)
-            self.device_ = trained_on
+        if trained_on and "model_" in state:
+
+            # "cuda:3" on a machine with fewer GPUs: the current GPU; no GPU: the CPU.
+            device = restore_device(trained_on)
+            if torch.device(device).type != "cpu":
+                self.model_ = self.model_.to(device)
+                self.device_ = device
 
     # ------------------------------------------------------------------ transform
     def transform(self, X):

@@ -6,15 +6,11 @@ broken environment. ``from skcnn import CNNClassifier`` and ``skcnn.compare``
 import the submodule that defines the name on first use.
 """
 
-import os
 import sys
 import types
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
-
-# Read before anything can change it (see skcnn.base.limit_torch_threads).
-_OMP_NUM_THREADS_AT_IMPORT = os.environ.get("OMP_NUM_THREADS")
 
 try:
     __version__ = version("skcnn")

@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 
 __all__ = ["resolve_device", "restore_device", "assigned_cuda_index", "release_device_memory",
            "seed_from", "seeded", "limit_torch_threads", "dask_thread_share", "available_cores",
-           "thread_share"]
+           "thread_share", "restore_large_allocations"]
 
 
 def resolve_device(device):
@@ -179,31 +179,22 @@ def seeded(seed, device=None):
 
 
 def limit_torch_threads():
-    """Keep torch within the thread budget a parallel worker was given.
+    """Give torch this process's share of the cores when it runs inside a Dask worker.
 
-    joblib's loky backend sets ``OMP_NUM_THREADS`` to each worker's share of
-    the cores before starting it; torch reads that variable only at import,
-    so it is enforced here too. Inside a Dask worker the share is computed
-    from the cluster (:func:`dask_thread_share`): Dask starts its workers
-    with ``OMP_NUM_THREADS=1``, which would leave most cores idle on a
-    machine with more cores than worker threads. Returns the thread count
-    in use.
+    Dask starts its workers with ``OMP_NUM_THREADS=1``, which would leave
+    most cores idle on a machine with more cores than worker threads; the
+    share is computed from the cluster (:func:`dask_thread_share`). Outside
+    Dask nothing changes: joblib's loky workers are started with
+    ``OMP_NUM_THREADS`` set to their share, which torch reads when it is
+    imported, and a later change of the variable (starting a ``LocalCluster``
+    sets it to 1 in the calling process) must not cap this process's own
+    fits. Returns the thread count in use.
     """
     share = dask_thread_share()
-    if share is not None:
-        if share != torch.get_num_threads():
-            torch.set_num_threads(share)
-        return share
-    limit = _OMP_AT_IMPORT
-    if limit and limit.isdigit() and 0 < int(limit) < torch.get_num_threads():
-        torch.set_num_threads(int(limit))
+    if share is not None and share != torch.get_num_threads():
+        torch.set_num_threads(share)
     return torch.get_num_threads()
 
-
-# OMP_NUM_THREADS as it was when skcnn was imported (joblib sets it for its workers
-# before they start): starting a dask LocalCluster later sets it to 1 in the *calling*
-# process too, which must not cap that process's own fits afterwards.
-_OMP_AT_IMPORT = sys.modules[__package__]._OMP_NUM_THREADS_AT_IMPORT
 
 _THREAD_SHARES = {}
 
@@ -232,7 +223,33 @@ def dask_thread_share():
             pass
         slots = slots or getattr(worker.state, "nthreads", None) or getattr(worker, "nthreads", 1)
         _THREAD_SHARES[key] = thread_share(available_cores(), slots)
+        restore_large_allocations()
     return _THREAD_SHARES[key]
+
+
+def restore_large_allocations():
+    """Let glibc keep large freed blocks for reuse again in a Dask worker.
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``; any
+    such setting also switches off glibc's adaptive ``mmap`` threshold, so
+    every activation tensor over 128 KiB is mapped and unmapped by the kernel
+    again at each layer, which made a CNN forward pass about 30% slower
+    (benchmarks/dask_extract.py). Raising the mmap threshold to 256 MiB
+    (32 MiB where glibc refuses more) serves those tensors from the heap.
+    Left alone when ``MALLOC_MMAP_THRESHOLD_`` is set (your choice wins), when
+    the trim threshold is not set, or off glibc. Returns True if it changed
+    the setting.
+    """
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    m_mmap_threshold = -3
+    return any(mallopt(m_mmap_threshold, size) == 1 for size in (256 << 20, 32 << 20))
 
 
 def available_cores():

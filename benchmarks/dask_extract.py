@@ -13,7 +13,8 @@ scikit-image's photos, 256x256) and the same backbone and input size:
 
 Each of (local), (1w), (2w) is timed twice: the first call includes what a
 fresh process pays once (the workers import torch and skcnn and load the
-network), the second ("warm") is the steady state a long extraction runs at.
+network), the second ("warm") is the steady state a long extraction runs at
+(without a client the network is released after each call, so both load it).
 Prints images/s and each ratio to (ref), checks that every run's features
 equal the reference's (max abs difference; bitwise when thread counts match),
 and the time to start each cluster (not counted in images/s).
@@ -60,9 +61,10 @@ def report(label, seconds, n, reference_seconds, features, reference, extra=""):
     return ratio
 
 
-def cold_and_warm(label, run, paths, reference, reference_seconds, extra=""):
+def cold_and_warm(label, run, paths, reference, reference_seconds, extra="",
+                  whens=("first call", "warm")):
     """Time a first call (imports and model load included) and a second one (warm)."""
-    for when in ("first call", "warm"):
+    for when in whens:
         seconds, result = timed(lambda: run(when))
         report(f"{label}, {when}", seconds, len(paths), reference_seconds, result.load(),
                reference, extra if when == "warm" else "")
@@ -116,8 +118,9 @@ def main():
             return extract_features(paths, output=os.path.join(folder, f"local-{when}"),
                                     shard_size=args.shard_size, verbose=0, **settings)
 
+        # Here the network is released after each call (loaded again by the second).
         cold_and_warm("(local) extract_features, no client", run_here, paths, reference,
-                      ref_seconds)
+                      ref_seconds, whens=("first call", "second call"))
         for n_workers in (1, 2):
             on_cluster(n_workers, paths, folder, settings, args.shard_size, reference,
                        ref_seconds)

@@ -25,7 +25,7 @@ from .base import (limit_torch_threads, release_device_memory, resolve_device, r
 from .data.augment import AUGMENT_PRESETS, make_augmentation
 from .engine import CosineDecay, EpochProgressBar, ImageNet, TensorBatches, averaged_proba
 from .exceptions import InputError
-from .plugins import InputMeta
+from .plugins import InputMeta, NamedPluginParamsMixin
 
 __all__ = ["BaseImageClassifier", "OPTIMIZERS", "TRAINING_CONSTRAINTS"]
 
@@ -59,7 +59,7 @@ TRAINING_CONSTRAINTS = {
 }
 
 
-class BaseImageClassifier(ClassifierMixin, BaseEstimator):
+class BaseImageClassifier(NamedPluginParamsMixin, ClassifierMixin, BaseEstimator):
     """Base of the image classifiers; not for direct use."""
 
     _parameter_constraints = dict(TRAINING_CONSTRAINTS)

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 
 from sklearn.base import BaseEstimator
 
-__all__ = ["InputMeta", "ArchitecturePlugin", "PreprocessConfig", "BackbonePlugin"]
+__all__ = ["InputMeta", "ArchitecturePlugin", "PreprocessConfig", "BackbonePlugin",
+           "NamedPluginParamsMixin"]
 
 
 @dataclass(frozen=True)
@@ -226,3 +227,39 @@ def __getattr__(name):
 
         return Backbone
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class NamedPluginParamsMixin:
+    """Let ``set_params(architecture__depth=3)`` work when the plugin was given by name.
+
+    scikit-learn sets nested parameters on the parameter's value, which for
+    ``architecture="simple_cnn"`` is a string. Here a nested key turns the
+    name into the plugin it stands for first (``SimpleCNN()``), then sets its
+    parameter, so ``GridSearchCV(CNNClassifier(architecture="simple_cnn"),
+    {"architecture__depth": [2, 3]})`` works. Subclasses list their plugin
+    parameters and resolvers in ``_plugin_resolvers``.
+    """
+
+    def _plugin_resolvers(self):
+        return {}
+
+    def set_params(self, **params):
+        """Set parameters; see :meth:`sklearn.base.BaseEstimator.set_params`.
+
+        A nested key (``architecture__depth``, ``backbone__weights``) for a
+        plugin given by name first replaces the name with its plugin instance.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : estimator instance
+        """
+        for name, resolve in self._plugin_resolvers().items():
+            value = params.get(name, getattr(self, name, None))
+            if isinstance(value, str) and any(key.startswith(name + "__") for key in params):
+                params = {**params, name: resolve(value)}
+        return super().set_params(**params)

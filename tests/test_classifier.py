@@ -643,3 +643,41 @@ def test_verbose_zero_is_silent(small_digits, fast, capsys):
     clf.predict(X_test)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+# --------------------------------------------------------------------------- nested plugin parameters
+
+
+def test_nested_parameters_of_a_plugin_given_by_name(digits8):
+    X, y = digits8[0][:240], digits8[1][:240]
+    clf = CNNClassifier(architecture="simple_cnn", max_epochs=2, verbose=0, random_state=0)
+    assert clf.set_params(architecture__depth=1) is clf
+    assert isinstance(clf.architecture, SimpleCNN)
+    assert clf.architecture.get_params() == SimpleCNN(depth=1).get_params()
+    # ... so a grid search can tune a named architecture's own parameters.
+    search = GridSearchCV(CNNClassifier(architecture="simple_cnn", max_epochs=2, verbose=0,
+                                        random_state=0),
+                          {"architecture__width": [4, 8]}, cv=2).fit(X, y)
+    widths = [p["architecture__width"] for p in search.cv_results_["params"]]
+    assert widths == [4, 8]
+    assert search.best_estimator_.architecture.width == search.best_params_["architecture__width"]
+    n_params = [sum(p.numel() for p in CNNClassifier(
+        architecture=SimpleCNN(width=w), max_epochs=1, verbose=0).fit(X, y).module_.parameters())
+        for w in widths]
+    assert n_params[0] < n_params[1]
+    # A plain name change, and an unknown name, behave as before.
+    assert CNNClassifier().set_params(architecture="lenet5").architecture == "lenet5"
+    with pytest.raises(PluginNotFoundError, match="no_such_net"):
+        CNNClassifier(architecture="no_such_net").set_params(architecture__depth=2)
+
+
+def test_nested_backbone_parameters_of_a_named_backbone():
+    from skcnn import FineTunedClassifier, PretrainedFeatures
+    from skcnn.pretrained import ResNet18, TorchvisionBackbone
+
+    features = PretrainedFeatures(backbone="resnet18").set_params(backbone__weights="w.pth")
+    assert isinstance(features.backbone, ResNet18) and features.backbone.weights == "w.pth"
+    tuned = FineTunedClassifier(backbone="torchvision:resnet18").set_params(
+        backbone__weights="w.pth")
+    assert isinstance(tuned.backbone, TorchvisionBackbone)
+    assert tuned.backbone.get_params() == {"model_name": "resnet18", "weights": "w.pth"}

@@ -19,7 +19,7 @@ from ..base import limit_torch_threads, resolve_device, restore_device
 from ..data.arrays import input_ndim
 from ..data.images import input_kind
 from ..data.transforms import ImageItems, PilPreprocess, check_array_images
-from ..plugins import BackbonePlugin
+from ..plugins import BackbonePlugin, NamedPluginParamsMixin
 from . import cache as _cache
 from ._inference import PRECISIONS, resolve_batch_size, resolve_precision, run_model
 from .backbones import resolve_backbone
@@ -98,7 +98,8 @@ def _load_backbone(plugin, reuse):
     return copy.deepcopy(backbone)
 
 
-class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class PretrainedFeatures(NamedPluginParamsMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                         BaseEstimator):
     """Features of a pretrained CNN, for any scikit-learn model downstream.
 
     ``fit`` loads the backbone (no weights are loaded in ``__init__``);
@@ -216,6 +217,9 @@ class PretrainedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         self.num_workers = num_workers
         self.verbose = verbose
         self.cache = cache
+
+    def _plugin_resolvers(self):
+        return {"backbone": resolve_backbone}
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)

@@ -225,6 +225,9 @@ class FineTunedClassifier(BaseImageClassifier):
         self.random_state = random_state
         self.verbose = verbose
 
+    def _plugin_resolvers(self):
+        return {"backbone": resolve_backbone}
+
     # ------------------------------------------------------------------ hooks
     def _prepare_images(self, X, reset):
         kind = input_kind(X)

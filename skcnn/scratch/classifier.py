@@ -243,6 +243,9 @@ class CNNClassifier(BaseImageClassifier):
         self.random_state = random_state
         self.verbose = verbose
 
+    def _plugin_resolvers(self):
+        return {"architecture": resolve_architecture}
+
     # ------------------------------------------------------------------ input checks
     def _prepare_images(self, X, reset):
         """Validate ``X`` and return float32 ``(N, C, H, W)`` images."""

@@ -686,6 +686,8 @@ def _single_array(image):
         array = np.asarray(image)
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
+    elif array.ndim == 2 and array.shape[0] == 1 and array.shape[1] > 1:
+        array = array[0]  # one flat row, as predict takes it: X[:1] of (N, D) data
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
                                      or array.dtype == bool):
         raise ValueError(f"image must be an array of pixel values; got {array.dtype} data of "

@@ -175,6 +175,11 @@ def test_feature_maps_of_a_cnn(cnn, digits16):
     fig = plot_feature_maps(cnn, X[500].ravel(), layer="2", max_maps=3, show_input=False)
     assert len(panels(fig)) == 3  # after the pooling, from a flat row
     assert "3 of 4 feature maps, 7x7" in fig._suptitle.get_text()
+    # a batch of one flat row, X[:1] of (N, D) data, as predict takes it
+    flat = plot_feature_maps(cnn, X[500:501].reshape(1, -1), layer="2", max_maps=3,
+                             show_input=False)
+    np.testing.assert_array_equal(panels(flat)[0].get_images()[0].get_array(),
+                                  panels(fig)[0].get_images()[0].get_array())
 
 
 def test_feature_maps_of_pretrained_networks(finetuned, features, backbone, faces, cat, tmp_path):

@@ -62,7 +62,9 @@ def extract_features(paths, backbone="efficientnet_lite0", *, output, client=Non
         Image files. Paths are made absolute here (workers may run in another
         folder). A path listed more than once (also under another spelling)
         is computed once, at its first position, and its row repeated in
-        :meth:`ExtractedFeatures.load`.
+        :meth:`ExtractedFeatures.load`. Images are identified by path: a file
+        replaced after its shard was written is not recomputed (use a new
+        ``output`` folder for changed files).
     backbone : str or BackbonePlugin, default='efficientnet_lite0'
         As in :class:`~skcnn.PretrainedFeatures`.
     output : str or path-like

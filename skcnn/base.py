@@ -99,10 +99,10 @@ def assigned_cuda_index():
         return int(override)
     if n_gpus <= 1:
         return 0
-    in_dask = _current_dask_worker() is not None
-    if in_dask and os.environ.get("CUDA_VISIBLE_DEVICES", "").strip():
+    worker = _current_dask_worker()
+    if worker is not None and os.environ.get("CUDA_VISIBLE_DEVICES", "").strip():
         return 0
-    slot = _dask_worker_slot() if in_dask else None
+    slot = _dask_worker_slot(worker)
     if slot is not None:
         return slot % n_gpus
     free = _free_gib_per_gpu(n_gpus) or [0] * n_gpus
@@ -144,8 +144,8 @@ def _current_dask_worker():
         return None
 
 
-def _dask_worker_slot():
-    worker = _current_dask_worker()
+def _dask_worker_slot(worker):
+    """A Dask worker's number (LocalCluster names them 0, 1, ...), or None."""
     if worker is None:
         return None
     name = str(getattr(worker, "name", ""))
@@ -205,7 +205,8 @@ def dask_thread_share():
     The cores this process may use, divided by the task slots (``nthreads``)
     of all the workers on the same host, at least 1: two workers with one
     thread each on a 16-core machine get 8 threads per task. Asked of the
-    scheduler once per worker process.
+    scheduler once per worker process, which is also when the worker's
+    allocator is set up for large tensors (:func:`restore_large_allocations`).
     """
     worker = _current_dask_worker()
     if worker is None:

@@ -128,9 +128,9 @@ def extract_features(paths, backbone="efficientnet_lite0", *, output, client=Non
     todo = [spec for spec in plan if not _shard_done(output, spec)]
     errors = dict(runner.run(todo, output, params, manifest["settings"], verbose=verbose,
                              n_total=len(plan)))
-    # Success means "on disk and intact", whatever the runner reported.
+    # Success means "on disk", whatever the runner reported (the writer checksummed it).
     for spec in todo:
-        if spec["index"] not in errors and not _shard_done(output, spec):
+        if spec["index"] not in errors and not _shard_done(output, spec, hashed=False):
             errors[spec["index"]] = "its files are missing or damaged after the run"
     if errors:
         first_index = min(errors)
@@ -354,7 +354,7 @@ def _prepare_folder(output, described, paths, unique, rows, shard_size):
     An existing folder with the same set of images keeps its shard plan; the
     new call's order and repeats only change how ``load`` arranges the rows.
     """
-    settings = json.loads(json.dumps(described["settings"], sort_keys=True, default=repr))
+    settings = described["settings"]
     set_digest = _digest(sorted(unique))
     existing = _read_manifest(output)
     if existing is None:
@@ -399,9 +399,8 @@ def _check_same(output, existing, settings, set_digest, n_unique, shard_size):
             "output folder.")
     if existing["settings"] != settings:
         old, now = existing["settings"], settings
-        keys = sorted(k for k in set(old) | set(now) if old.get(k) != now.get(k))
         details = "; ".join(f"{k}: folder has {old.get(k)!r}, this call {now.get(k)!r}"
-                            for k in keys)
+                            for k in _differing(old, now))
         raise ValueError(
             f"output {where!r} holds features computed with other settings ({details}). "
             "Features of different settings are never mixed: pass another output folder, or "
@@ -426,18 +425,22 @@ def _read_index(output, index):
         return None
 
 
-def _read_shard(output, record, spec, *, verify_only=False):
+def _read_shard(output, record, spec, *, verify_only=False, hashed=True):
     """The shard's features, or a string saying why they are not usable.
 
     The ``.npy`` file is named in the index and read once: checked against
-    the recorded SHA-256, then parsed.
+    the recorded SHA-256, then parsed. ``hashed=False`` (with
+    ``verify_only``) only checks that the named file is there.
     """
     if not isinstance(record, dict) or "file" not in record:
         return "not finished"
     if record.get("digest") != spec["digest"]:
         return "for other images"
+    path = Path(output) / _SHARDS / record["file"]
+    if not hashed:
+        return None if path.is_file() else "missing its .npy file"
     try:
-        data = (Path(output) / _SHARDS / record["file"]).read_bytes()
+        data = path.read_bytes()
     except OSError:
         return "missing its .npy file"
     if hashlib.sha256(data).hexdigest() != record.get("sha256"):
@@ -447,9 +450,9 @@ def _read_shard(output, record, spec, *, verify_only=False):
     return np.load(io.BytesIO(data), allow_pickle=False)
 
 
-def _shard_done(output, spec):
+def _shard_done(output, spec, hashed=True):
     record = _read_index(output, spec["index"])
-    return _read_shard(output, record, spec, verify_only=True) is None
+    return _read_shard(output, record, spec, verify_only=True, hashed=hashed) is None
 
 
 def _remove_leftovers(output, plan, older_than):
@@ -488,10 +491,20 @@ def _extractor(params, a_path):
     return extractor
 
 
+def _settings_of(extractor):
+    """What the extractor's features depend on, as it reads back from JSON (the manifest)."""
+    return json.loads(json.dumps(extractor._cache_settings(), sort_keys=True, default=repr))
+
+
+def _differing(a, b):
+    """Keys whose values differ between two settings dicts, sorted."""
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
 def _describe(params, a_path):
     """What the features will depend on, as seen by the process that computes them."""
     extractor = _extractor(params, a_path)
-    return {"settings": extractor._cache_settings(), "n_features": extractor.n_features_out_}
+    return {"settings": _settings_of(extractor), "n_features": extractor.n_features_out_}
 
 
 def _run_shard(spec, output, params, settings):
@@ -500,9 +513,9 @@ def _run_shard(spec, output, params, settings):
 
     started = time.perf_counter()
     extractor = _extractor(params, spec["paths"][0])
-    here = json.loads(json.dumps(extractor._cache_settings(), sort_keys=True, default=repr))
+    here = _settings_of(extractor)
     if here != settings:
-        keys = sorted(k for k in set(here) | set(settings) if here.get(k) != settings.get(k))
+        keys = _differing(here, settings)
         raise ValueError(
             f"this worker would compute features with other settings ({', '.join(keys)}: "
             f"{[here.get(k) for k in keys]} instead of {[settings.get(k) for k in keys]}), "
@@ -579,7 +592,6 @@ class _DaskRunner:
     def run(self, todo, output, params, settings, *, verbose, n_total):
         from distributed import as_completed
 
-        output = os.path.abspath(output)
         # A fresh key per call: a rerun must never be handed a failure remembered from before.
         token = uuid.uuid4().hex[:8]
         futures = [self.client.submit(_run_shard, spec, output, params, settings, pure=False,

@@ -93,7 +93,26 @@ _TORCHVISION_PRETRAINED_KWARGS = {
 _AUX_PREFIXES = ("aux1.", "aux2.", "AuxLogits.")
 
 
-class TorchvisionBackbone(BackbonePlugin):
+class _LibraryModel(BackbonePlugin):
+    """A model of a library (torchvision, timm) chosen by its name, with its weights.
+
+    Subclasses set ``_library``, the prefix of their name (``"timm:<model>"``)
+    as :func:`resolve_backbone` reads it.
+    """
+
+    _library = None
+
+    def __init__(self, *, model_name="resnet50", weights=None):
+        self.model_name = model_name
+        self.weights = weights
+
+    @property
+    def name(self):
+        registered = getattr(type(self), "_registered_name", None)
+        return registered or f"{self._library}:{self.model_name}"
+
+
+class TorchvisionBackbone(_LibraryModel):
     """Any torchvision classification model with its ImageNet weights.
 
     Parameters
@@ -112,15 +131,7 @@ class TorchvisionBackbone(BackbonePlugin):
     """
 
     source = "torchvision"
-
-    def __init__(self, *, model_name="resnet50", weights=None):
-        self.model_name = model_name
-        self.weights = weights
-
-    @property
-    def name(self):
-        registered = getattr(type(self), "_registered_name", None)
-        return registered or f"torchvision:{self.model_name}"
+    _library = "torchvision"
 
     # -- weights
     def _weights_enum(self):
@@ -328,7 +339,7 @@ def _hub_fallback_dir(repo):
     return os.path.join(torch_checkpoints_dir(), *repo.split("/"))
 
 
-class TimmBackbone(BackbonePlugin):
+class TimmBackbone(_LibraryModel):
     """Any timm model with its pretrained weights.
 
     Parameters
@@ -346,15 +357,7 @@ class TimmBackbone(BackbonePlugin):
     """
 
     source = "timm"
-
-    def __init__(self, *, model_name="resnet50", weights=None):
-        self.model_name = model_name
-        self.weights = weights
-
-    @property
-    def name(self):
-        registered = getattr(type(self), "_registered_name", None)
-        return registered or f"timm:{self.model_name}"
+    _library = "timm"
 
     def _packaged_weights(self):
         """Path of weights shipped in an installed package, or None."""

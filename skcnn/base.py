@@ -1,271 +1,396 @@
-"""Helpers every skcnn estimator shares: device choice, seeding, threads."""
+"""The shared core of skcnn's classifiers: label handling, weights, early stopping,
+the training call into the engine, prediction and test-time augmentation.
 
-import os
-import sys
-from contextlib import contextmanager
+Subclasses decide how images become tensors (:meth:`_prepare_images`), which
+network is trained (:meth:`_build_module`) and how the optimiser treats its
+parameters (:meth:`_optimizer_kwargs`, :meth:`_extra_callbacks`).
+"""
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
+from skorch.callbacks import EarlyStopping
+from skorch.helper import predefined_split
+from skorch.utils import noop
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, _check_y, check_is_fitted
+from torch import nn
+from numbers import Integral, Real
 
-__all__ = ["resolve_device", "restore_device", "assigned_cuda_index", "release_device_memory",
-           "seed_from", "seeded", "limit_torch_threads", "dask_thread_share", "available_cores",
-           "thread_share", "restore_large_allocations"]
+from .utils._dask import limit_torch_threads
+from .utils._hardware import release_device_memory, resolve_device, restore_device
+from .utils._random import seed_from, seeded
+from .data.augment import AUGMENT_PRESETS, make_augmentation
+from ._engine import CosineDecay, EpochProgressBar, TensorBatches, TrainingNet, averaged_proba
+from .exceptions import InputError
+from .plugins import InputMeta, NamedPluginParamsMixin
 
+__all__ = ["BaseImageClassifier", "OPTIMIZERS", "TRAINING_CONSTRAINTS"]
 
-def resolve_device(device):
-    """Turn ``'auto'`` into the best available device: CUDA, then MPS, then CPU.
-
-    With several GPUs, ``'auto'`` picks this process's own GPU (see
-    :func:`assigned_cuda_index`), so parallel fits spread over the GPUs
-    instead of piling onto GPU 0. Any other value is returned as a
-    :class:`torch.device` after checking that it exists on this machine.
-    """
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", assigned_cuda_index())
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested but CUDA is not available on this machine. "
-            "Use device='auto' (picks the best available) or device='cpu'."
-        )
-    return dev
+#: Helpers that lived here before skcnn 0.2 and now live in :mod:`skcnn.utils`.
+_MOVED_TO_UTILS = ("resolve_device", "restore_device", "assigned_cuda_index",
+                   "release_device_memory", "seed_from", "seeded", "limit_torch_threads",
+                   "dask_thread_share", "thread_share", "restore_large_allocations")
 
 
-def restore_device(recorded):
-    """The device to restore an estimator onto that was fitted (or pickled) on ``recorded``.
+def __getattr__(name):
+    """Old import paths of the helpers (``skcnn.base.assigned_cuda_index``) keep working."""
+    if name in _MOVED_TO_UTILS or name == "available_cores":
+        import warnings
 
-    ``device_`` records the GPU a fit used, e.g. ``"cuda:3"`` when ``device='auto'``
-    picked the process's own GPU on a multi-GPU host. Unpickled on a machine
-    with fewer GPUs (or gathered to a Dask client with one), that index does not
-    exist: the current CUDA device (``"cuda"``) is used instead. Without CUDA
-    (or MPS) it is the CPU. Any other device is kept.
+        from . import utils
 
-    Parameters
-    ----------
-    recorded : str, torch.device or None
-        The recorded device.
+        new = "usable_cpus" if name == "available_cores" else name
+        warnings.warn(f"skcnn.base.{name} moved to skcnn.utils.{new}; import it from there.",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(utils, new)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    Returns
-    -------
-    str or None
-        The device to use here (None when ``recorded`` is None).
-    """
-    if recorded is None:
-        return None
-    device = torch.device(recorded)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            return "cpu"
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            return "cuda"
-    elif device.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            return "cpu"
-    return str(device)
+#: optimizer name -> (torch class, default learning rate, extra keyword arguments)
+OPTIMIZERS = {
+    "adadelta": (torch.optim.Adadelta, 1.0, ()),
+    "adam": (torch.optim.Adam, 1e-3, ()),
+    "adamw": (torch.optim.AdamW, 1e-3, ()),
+    "sgd": (torch.optim.SGD, 1e-2, ("momentum",)),
+    "rmsprop": (torch.optim.RMSprop, 1e-3, ("momentum",)),
+}
+
+#: Parameter constraints every classifier shares.
+TRAINING_CONSTRAINTS = {
+    "optimizer": [StrOptions(set(OPTIMIZERS))],
+    "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "augment": [None, StrOptions(set(AUGMENT_PRESETS)), callable],
+    "tta": [Interval(Integral, 0, None, closed="left")],
+    "class_weight": [dict, StrOptions({"balanced"}), None],
+    "warm_start": ["boolean"],
+    "device": [str, torch.device],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
 
 
-def assigned_cuda_index():
-    """The CUDA device this process should use when told ``device='auto'``.
+class BaseImageClassifier(NamedPluginParamsMixin, ClassifierMixin, BaseEstimator):
+    """Base of the image classifiers; not for direct use."""
 
-    In order:
+    _parameter_constraints = dict(TRAINING_CONSTRAINTS)
 
-    1. ``SKCNN_CUDA_DEVICE=<index>`` in the environment, if set.
-    2. Only one GPU visible (e.g. ``CUDA_VISIBLE_DEVICES=2`` set by the user
-       or a job scheduler): that one.
-    3. Inside a Dask worker with ``CUDA_VISIBLE_DEVICES`` set (dask-cuda's
-       ``LocalCUDACluster`` lists each worker's own GPU first): index 0.
-    4. Inside a Dask worker whose name is a number (``LocalCluster`` names
-       them 0, 1, ...): that number modulo the GPU count.
-    5. Otherwise (joblib's loky workers in ``GridSearchCV(n_jobs=...)``, or a
-       job that sees several GPUs): the GPU with the most free memory,
-       rounded to 1 GiB, as NVML reports it (``pip install nvidia-ml-py``;
-       asking NVML creates no CUDA context); ties, or no NVML, go by
-       ``pid % n_gpus``, so workers started together spread out.
-    """
-    n_gpus = torch.cuda.device_count()
-    override = os.environ.get("SKCNN_CUDA_DEVICE", "").strip()
-    if override:
-        if not override.isdigit() or int(override) >= n_gpus:
+    # ------------------------------------------------------------------ public API
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on images ``X`` with labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, H, W), (N, H, W, C), (N, C, H, W) or (N, D)
+            Images (``uint8`` pixels are scaled to [0, 1]) or flat rows (see
+            ``input_shape``).
+        y : array-like of shape (N,)
+            Labels of any type.
+        sample_weight : array-like of shape (N,), default=None
+            Non-negative weight of each image in the loss.
+
+        Returns
+        -------
+        self : CNNClassifier
+        """
+        resume = self.warm_start and hasattr(self, "net_")
+        return self._train(X, y, sample_weight, epochs=self.max_epochs, resume=resume,
+                           classes=None, validate=self.early_stopping, partial=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch on ``(X, y)``, continuing from the current weights.
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            As in :meth:`fit`.
+        classes : array-like of shape (n_classes,), default=None
+            Every label that will ever appear. Required on the first call,
+            ignored afterwards.
+
+        Returns
+        -------
+        self : CNNClassifier
+        """
+        resume = hasattr(self, "net_")
+        if not resume and classes is None:
             raise ValueError(
-                f"SKCNN_CUDA_DEVICE={override!r} is not a GPU index on this machine "
-                f"({n_gpus} visible). Set it to 0..{n_gpus - 1} or unset it.")
-        return int(override)
-    if n_gpus <= 1:
-        return 0
-    worker = _current_dask_worker()
-    if worker is not None and os.environ.get("CUDA_VISIBLE_DEVICES", "").strip():
-        return 0
-    slot = _dask_worker_slot(worker)
-    if slot is not None:
-        return slot % n_gpus
-    free = _free_gib_per_gpu(n_gpus) or [0] * n_gpus
-    start = os.getpid() % n_gpus
-    order = [(start + k) % n_gpus for k in range(n_gpus)]
-    return max(order, key=lambda i: (free[i], -order.index(i)))
+                "classes must be passed on the first call to partial_fit, e.g. "
+                "partial_fit(X, y, classes=np.unique(y_all)), so the network knows every label."
+            )
+        return self._train(X, y, sample_weight, epochs=1, resume=resume, classes=classes,
+                           validate=False, partial=True)
 
+    def predict_proba(self, X):
+        """Class probabilities of each image; rows sum to 1.
 
-def _free_gib_per_gpu(n_gpus):
-    """Free memory of each GPU in GiB from NVML, or None where NVML is not available.
+        Parameters
+        ----------
+        X : array-like
+            Images of the shape seen in ``fit``.
 
-    Assumes NVML's order is CUDA's (true when the GPUs are all of one model,
-    or with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``); only used without
-    ``CUDA_VISIBLE_DEVICES``.
-    """
-    if os.environ.get("CUDA_VISIBLE_DEVICES", "").strip():
-        return None  # NVML numbers all GPUs, CUDA only the visible ones
-    try:
-        import pynvml
+        Returns
+        -------
+        proba : ndarray of shape (N, n_classes)
+            Columns follow ``classes_``.
+        """
+        check_is_fitted(self)
+        images = self._as_tensor(self._prepare_images(X, reset=False))
+        augment = None
+        if self.tta:
+            augment = make_augmentation(self.augment or "light", images.shape[2:])
+        return averaged_proba(self.net_, images, augment, self.tta, self._seed)
 
-        pynvml.nvmlInit()
+    def predict(self, X):
+        """Most probable class of each image.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (N,)
+            Labels as given to ``fit``.
+        """
+        check_is_fitted(self)
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    @property
+    def module_(self):
+        """The trained :class:`torch.nn.Module`."""
+        return self.net_.module_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # BaseEstimator's may be self.__dict__ itself
+        net = state.pop("net_", None)
+        if net is not None:
+            # skorch reloads the net's tensors with map_location=net.device, which
+            # fails for "cuda:3" on a machine with fewer GPUs: keep the net's own
+            # state and let __setstate__ pick the device before skorch loads it.
+            state["_net_state"] = (type(net), net.__getstate__())
+        return state
+
+    def __setstate__(self, state):
+        saved = state.get("_net_state")
+        state = {key: value for key, value in state.items() if key != "_net_state"}
+        super().__setstate__(state)
+        if saved is None:
+            return
+        net_class, net_state = saved
+        net_state = dict(net_state)
+        net_state["device"] = restore_device(net_state.get("device"))
+        net = net_class.__new__(net_class)
+        net.__setstate__(net_state)
+        self.net_ = net
+        if "device_" in self.__dict__ and net.device is not None:
+            self.device_ = str(net.device)
+
+    # ------------------------------------------------------------------ hooks
+    def _prepare_images(self, X, reset):
+        """Validate ``X`` and return float32 images ``(N, C, H, W)`` (array or tensor).
+
+        With ``reset`` it records what later calls must match.
+        """
+        raise NotImplementedError
+
+    def _build_module(self, meta):
+        """A new network for ``meta`` (called under the fit's seed)."""
+        raise NotImplementedError
+
+    def _optimizer_kwargs(self, module):
+        """skorch ``optimizer__*`` keyword arguments (e.g. ``optimizer__param_groups``)."""
+        return {}
+
+    def _extra_callbacks(self, net, epochs, steps_per_epoch, partial, resume):
+        """skorch callbacks this classifier adds to a training call."""
+        return []
+
+    def _precision(self, device):
+        """Autocast dtype for training and inference on ``device`` (None: float32)."""
+        return None
+
+    def _lr_schedule_callback(self, schedule, epochs, steps_per_epoch, partial):
+        if partial or schedule == "constant":
+            return []
+        return [("lr_schedule", CosineDecay(total_steps=epochs * steps_per_epoch,
+                                            warmup_fraction=0.3 if schedule == "onecycle"
+                                            else 0.0))]
+
+    @staticmethod
+    def _as_tensor(images):
+        return images if torch.is_tensor(images) else torch.from_numpy(images)
+
+    # ------------------------------------------------------------------ labels and weights
+    def _check_labels(self, y, n_samples, classes, resume):
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             "is None. Pass the labels: fit(X, y).")
+        y = _check_y(y, estimator=self)
+        if len(y) != n_samples:
+            raise InputError(
+                f"X has {n_samples} images but y has {len(y)} labels; pass exactly one "
+                "label per image."
+            )
+        check_classification_targets(y)
+        if resume:
+            unseen = np.setdiff1d(y, self.classes_)
+            if unseen.size:
+                raise InputError(
+                    f"y contains labels {unseen.tolist()} that the fitted network does not "
+                    f"know (classes_ = {self.classes_.tolist()}). Fit from scratch "
+                    "(warm_start=False) to learn new classes."
+                )
+            return y, self.classes_
+        all_classes = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+        if classes is not None and np.setdiff1d(y, all_classes).size:
+            raise InputError(
+                f"y contains labels {np.setdiff1d(y, all_classes).tolist()} missing from "
+                "classes; pass every label in classes."
+            )
+        if len(all_classes) < 2:
+            raise InputError(
+                f"y contains only one class ({all_classes.tolist()[0]!r}) and {n_samples} "
+                "sample(s); "
+                "a classifier needs at least 2 classes. Add images of other classes."
+            )
+        return y, all_classes
+
+    def _sample_weights(self, y_encoded, sample_weight, n_samples, classes, partial):
+        weight = np.ones(n_samples, dtype=np.float64)
+        if sample_weight is not None:
+            weight = _check_sample_weight(sample_weight, np.empty((n_samples, 0)),
+                                          dtype=np.float64, ensure_non_negative=True)
+        if self.class_weight is not None:
+            if self.class_weight == "balanced" and partial:
+                raise ValueError(
+                    "class_weight='balanced' needs the whole training set and is not supported "
+                    "by partial_fit; pass a dict of class weights computed on all labels."
+                )
+            present = np.unique(y_encoded)
+            per_class = np.ones(len(classes))
+            per_class[present] = compute_class_weight(self.class_weight, classes=classes[present],
+                                                      y=classes[y_encoded])
+            weight = weight * per_class[y_encoded]
+        total = weight.sum()
+        if not total > 0:
+            raise InputError("sample_weight (times class_weight) is zero for every image; "
+                             "give some images a positive weight.")
+        # Mean weight 1 keeps the learning rate's meaning independent of the weights' scale.
+        return torch.as_tensor(weight * (n_samples / total), dtype=torch.float32)
+
+    # ------------------------------------------------------------------ training
+    def _build_net(self, meta, device, seed):
+        module = self._build_module(meta)
+        opt_cls, default_lr, extra = OPTIMIZERS[self.optimizer]
+        opt_kwargs = {"optimizer__weight_decay": self.weight_decay}
+        opt_kwargs.update({f"optimizer__{name}": getattr(self, name) for name in extra})
+        opt_kwargs.update(self._optimizer_kwargs(module))
+        net = TrainingNet(
+            module=module,
+            criterion=nn.CrossEntropyLoss,
+            criterion__reduction="none",
+            optimizer=opt_cls,
+            lr=default_lr if self.learning_rate is None else self.learning_rate,
+            batch_size=self.batch_size,
+            train_split=None,
+            device=str(device),
+            verbose=0,
+            shuffle_seed=seed,
+            precision=self._precision(device),
+            torch_load_kwargs={"weights_only": False},
+            **opt_kwargs,
+        )
+        net.initialize()
+        return net
+
+    def _validation_split(self, dataset, y_encoded, seed):
+        """Stratified hold-out for early stopping (plain shuffle if a class is too rare)."""
+        n = len(dataset)
+        n_valid = max(int(round(self.validation_fraction * n)), 1)
+        if n - n_valid < 1:
+            raise InputError(
+                f"early_stopping needs at least 2 images (got {n}); add images or set "
+                "early_stopping=False."
+            )
+        counts = np.bincount(y_encoded)
+        counts = counts[counts > 0]
+        stratify = counts.min() >= 2 and n_valid >= len(counts) and n - n_valid >= len(counts)
+        splitter_cls = StratifiedShuffleSplit if stratify else ShuffleSplit
+        splitter = splitter_cls(n_splits=1, test_size=n_valid, random_state=seed)
+        train_idx, valid_idx = next(splitter.split(np.zeros(n), y_encoded))
+        return dataset.take(train_idx), dataset.take(valid_idx)
+
+    def _train(self, X, y, sample_weight, *, epochs, resume, classes, validate, partial):
+        limit_torch_threads()
+        images = self._as_tensor(self._prepare_images(X, reset=not resume))
+        y, all_classes = self._check_labels(y, len(images), classes, resume)
+        y_encoded = np.searchsorted(all_classes, y)
+        weight = self._sample_weights(y_encoded, sample_weight, len(images), all_classes,
+                                      partial=partial)
+        dataset = TensorBatches(images, torch.as_tensor(y_encoded, dtype=torch.long), weight)
+
+        if resume:
+            net = self.net_
+            seed = self._seed + self.n_iter_
+        else:
+            self.classes_ = all_classes
+            self._seed = seed_from(self.random_state)
+            seed = self._seed
+            device = resolve_device(self.device)
+            self.device_ = str(device)
+            meta = InputMeta(*images.shape[1:], n_outputs=len(all_classes))
+            with seeded(seed, device):
+                net = self._build_net(meta, device, seed)
+
+        callbacks = []
+        train_data = dataset
+        if validate:
+            train_data, valid_data = self._validation_split(dataset, y_encoded, seed)
+            net.train_split = predefined_split(valid_data)
+            callbacks.append(("early_stopping", EarlyStopping(
+                monitor="valid_loss", patience=self.n_iter_no_change, threshold=self.tol,
+                threshold_mode="abs", load_best=True, sink=noop)))
+        else:
+            net.train_split = None
+        steps_per_epoch = -(-len(train_data) // self.batch_size)
+        callbacks += self._extra_callbacks(net, epochs, steps_per_epoch, partial, resume)
+        if self.verbose:
+            callbacks.append(("progress", EpochProgressBar(
+                total=epochs, desc=type(self).__name__)))
+        net.callbacks = callbacks
+        net.initialize_callbacks()
+        net.augment = make_augmentation(self.augment, images.shape[2:])
+        net.max_epochs = epochs
+
+        n_before = len(net.history)
         try:
-            return [pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i)).free
-                    >> 30 for i in range(n_gpus)]
+            with seeded(seed, self.device_):
+                net.partial_fit(train_data)
         finally:
-            pynvml.nvmlShutdown()
-    except Exception:  # no pynvml, no driver library, fewer NVML devices: fall back
-        return None
-
-
-def _current_dask_worker():
-    """The Dask worker running this code, or None (never imports Dask)."""
-    distributed = sys.modules.get("distributed")
-    if distributed is None:
-        return None
-    try:
-        return distributed.get_worker()
-    except (ValueError, AttributeError):
-        return None
-
-
-def _dask_worker_slot(worker):
-    """A Dask worker's number (LocalCluster names them 0, 1, ...), or None."""
-    if worker is None:
-        return None
-    name = str(getattr(worker, "name", ""))
-    return int(name) if name.isdigit() else None
-
-
-def release_device_memory(device):
-    """Give cached GPU memory back to the driver after a fit or an extraction ends."""
-    if torch.device(device).type == "cuda" and torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def seed_from(random_state):
-    """Draw a 32-bit seed from anything ``check_random_state`` accepts."""
-    return int(check_random_state(random_state).randint(0, 2**31 - 1))
-
-
-@contextmanager
-def seeded(seed, device=None):
-    """Run the block with torch's global RNGs seeded, then restore them.
-
-    Dropout and weight initialisation use torch's global generator; forking
-    it keeps ``fit`` reproducible without changing the caller's RNG state.
-    """
-    devices = []
-    if device is not None and torch.device(device).type == "cuda":
-        devices = [torch.device(device).index or 0]
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
-def limit_torch_threads():
-    """Give torch this process's share of the cores when it runs inside a Dask worker.
-
-    Dask starts its workers with ``OMP_NUM_THREADS=1``, which would leave
-    most cores idle on a machine with more cores than worker threads; the
-    share is computed from the cluster (:func:`dask_thread_share`). Outside
-    Dask nothing changes: joblib's loky workers are started with
-    ``OMP_NUM_THREADS`` set to their share, which torch reads when it is
-    imported, and a later change of the variable (starting a ``LocalCluster``
-    sets it to 1 in the calling process) must not cap this process's own
-    fits. Returns the thread count in use.
-    """
-    share = dask_thread_share()
-    if share is not None and share != torch.get_num_threads():
-        torch.set_num_threads(share)
-    return torch.get_num_threads()
-
-
-_THREAD_SHARES = {}
-
-
-def dask_thread_share():
-    """Torch threads for one task in this Dask worker, or None outside Dask.
-
-    The cores this process may use, divided by the task slots (``nthreads``)
-    of all the workers on the same host, at least 1: two workers with one
-    thread each on a 16-core machine get 8 threads per task. Asked of the
-    scheduler once per worker process, which is also when the worker's
-    allocator is set up for large tensors (:func:`restore_large_allocations`).
-    """
-    worker = _current_dask_worker()
-    if worker is None:
-        return None
-    key = (id(worker), getattr(worker, "address", None))
-    if key not in _THREAD_SHARES:
-        slots = None
-        try:
-            from distributed import get_client
-
-            info = get_client().scheduler_info(n_workers=-1)["workers"].values()
-            host = worker.address.rsplit(":", 1)[0]
-            slots = sum(w["nthreads"] for w in info if w["host"] == host.split("://")[-1])
-        except Exception:  # a scheduler that cannot be asked: this worker's own slots
-            pass
-        slots = slots or getattr(worker.state, "nthreads", None) or getattr(worker, "nthreads", 1)
-        _THREAD_SHARES[key] = thread_share(available_cores(), slots)
-        restore_large_allocations()
-    return _THREAD_SHARES[key]
-
-
-def restore_large_allocations():
-    """Let glibc keep large freed blocks for reuse again in a Dask worker.
-
-    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``; any
-    such setting also switches off glibc's adaptive ``mmap`` threshold, so
-    every activation tensor over 128 KiB is mapped and unmapped by the kernel
-    again at each layer, which made a CNN forward pass about 30% slower
-    (benchmarks/dask_extract.py). Raising the mmap threshold to 256 MiB
-    (32 MiB where glibc refuses more) serves those tensors from the heap.
-    Left alone when ``MALLOC_MMAP_THRESHOLD_`` is set (your choice wins), when
-    the trim threshold is not set, or off glibc. Returns True if it changed
-    the setting.
-    """
-    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return False
-    try:
-        import ctypes
-
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):  # not glibc
-        return False
-    m_mmap_threshold = -3
-    return any(mallopt(m_mmap_threshold, size) == 1 for size in (256 << 20, 32 << 20))
-
-
-def available_cores():
-    """Cores this process may run on (its CPU affinity where the OS reports one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def thread_share(cores, slots):
-    """``cores // slots``, at least 1."""
-    return max(1, int(cores) // max(1, int(slots)))
-
-
-def as_numpy(tensor):
-    """Detach a tensor to a NumPy array on the CPU."""
-    return tensor.detach().cpu().numpy() if torch.is_tensor(tensor) else np.asarray(tensor)
+            # Gradients and the allocator's cached activations are not needed to
+            # predict: hand them back so parallel fits sharing a GPU do not starve.
+            net.optimizer_.zero_grad(set_to_none=True)
+            release_device_memory(self.device_)
+        self.net_ = net
+        self.history_ = net.history
+        self.n_iter_ = len(net.history)
+        self.loss_curve_ = [float(h["train_loss"]) for h in net.history]
+        self.validation_scores_ = (
+            [float(h["valid_acc"]) for h in net.history[n_before:] if "valid_acc" in h]
+            if validate else None
+        )
+        return self

@@ -29,6 +29,8 @@ from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit, che
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 
+from .utils._hardware import cpu_model_threads
+
 __all__ = ["compare", "ComparisonResult", "ModelSpec", "on_features", "on_pixels",
            "count_parameters", "DEFAULT_MODELS"]
 
@@ -121,17 +123,6 @@ def _xgboost_device(xgboost, device):
     return "cuda" if has_cuda else "cpu"
 
 
-def _cpu_threads(n_jobs):
-    """Threads for the CPU models (XGBoost): half the cores, at least 1.
-
-    OpenMP threads that spin-wait for a core another process is using make
-    XGBoost many times slower on small shared machines; leaving a core free
-    avoids that. With parallel folds (``n_jobs`` > 1) each fold gets one.
-    """
-    if n_jobs not in (None, 1):
-        return 1
-    return max(1, (os.cpu_count() or 1) // 2)
-
 
 def _feature_input_size(side, quick):
     """Input side for PretrainedFeatures: small images need not be fed at 224."""
@@ -206,7 +197,7 @@ def _default_models(names, *, side, device, quick, random_state, backbone, n_job
             estimator = xgboost.XGBClassifier(
                 n_estimators=20 if quick else 50, max_depth=3, learning_rate=0.3,
                 tree_method="hist", max_bin=64, colsample_bytree=0.5,
-                device=_xgboost_device(xgboost, device), n_jobs=_cpu_threads(n_jobs),
+                device=_xgboost_device(xgboost, device), n_jobs=cpu_model_threads(n_jobs),
                 random_state=0 if random_state is None else _seed(random_state))
             specs[name] = ModelSpec(estimator, kind)
         specs[name].description = MODEL_DESCRIPTIONS[name]
@@ -216,7 +207,7 @@ def _default_models(names, *, side, device, quick, random_state, backbone, n_job
 def _seed(random_state):
     if isinstance(random_state, numbers.Integral):
         return int(random_state)
-    from .base import seed_from
+    from .utils._random import seed_from
 
     return seed_from(random_state)
 
@@ -617,7 +608,7 @@ def compare(X, y, models=None, *, cv=5, scoring="accuracy", random_state=0, n_jo
     import pandas as pd  # imported here so that ``import skcnn`` stays light
     from sklearn.utils.validation import column_or_1d
 
-    from .base import resolve_device
+    from .utils._hardware import resolve_device
 
     if not isinstance(verbose, (numbers.Integral, bool)) or verbose < 0:
         raise ValueError(f"verbose must be a non-negative int; got {verbose!r}.")

@@ -21,6 +21,8 @@ import platform
 import sys
 import warnings
 
+from .utils import _hardware as hardware
+
 __all__ = [
     "installed_version",
     "declared_requirements",
@@ -498,77 +500,6 @@ def check_gpus():
     return dict(available=available, count=len(devices), devices=devices, error=error)
 
 
-def _cpu_flags():
-    """The CPU feature flags of /proc/cpuinfo (x86 ``flags``, ARM ``Features``), or None."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() in ("flags", "Features"):
-                    return set(value.split())
-    except OSError:
-        return None
-    return None
-
-
-def _torch_cpu_bf16(torch):
-    """(fast or None, how) from torch's own CPU checks (private helpers, when present)."""
-    cpu = getattr(torch, "cpu", None)
-    checks = [(name, getattr(cpu, name, None))
-              for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    checks = [(name, fn) for name, fn in checks if callable(fn)]
-    if not checks:
-        return None, ""
-    results = {name: bool(fn()) for name, fn in checks}
-    shown = ", ".join(f"torch.cpu.{name}() is {value}" for name, value in results.items())
-    return any(results.values()), shown
-
-
-def _cpu_bfloat16(torch):
-    """Whether this CPU has native bfloat16 arithmetic, and how that was decided."""
-    capability = None
-    if torch is not None:
-        try:
-            capability = torch.backends.cpu.get_cpu_capability()
-        except Exception:
-            capability = None
-    flags = _cpu_flags()
-    native = {"avx512_bf16", "amx_bf16", "bf16"}
-    how = []
-    fast = None
-    if flags is not None:
-        found = sorted(flags & native)
-        fast = bool(found)
-        how.append(f"/proc/cpuinfo flags: {', '.join(found)}" if found
-                   else "/proc/cpuinfo has none of the flags avx512_bf16, amx_bf16 (x86), bf16 (ARM)")
-    if torch is not None:
-        torch_fast, shown = _torch_cpu_bf16(torch)
-        if shown:
-            how.append(shown)
-            fast = torch_fast if fast is None else (fast or torch_fast)
-    if capability:
-        how.append(f"torch CPU capability {capability}")
-    if fast is None:
-        how.append("no CPU flags could be read")
-    return dict(fast=fast, capability=capability, how="; ".join(how))
-
-
-def _gpu_bfloat16(torch, device, hip):
-    """Whether one GPU has fast bfloat16 (compute capability >= 8.0 on NVIDIA)."""
-    major = int(device["capability"].split(".")[0])
-    if hip:
-        try:
-            with torch.cuda.device(device["index"]):
-                fast = bool(torch.cuda.is_bf16_supported())
-        except Exception:
-            fast = None
-        return dict(index=device["index"], name=device["name"], fast=fast,
-                    how="torch.cuda.is_bf16_supported() (ROCm)")
-    how = (f"compute capability {device['capability']} "
-           f"{'>=' if major >= 8 else '<'} 8.0 (Ampere and newer have bfloat16 tensor cores)")
-    return dict(index=device["index"], name=device["name"], fast=major >= 8, how=how)
-
-
 def check_bfloat16(gpus=None):
     """Whether bfloat16 is fast on this CPU and on each GPU, and how that was decided.
 
@@ -587,28 +518,10 @@ def check_bfloat16(gpus=None):
     """
     torch, _ = _import_torch()
     gpus = gpus if gpus is not None else check_gpus()
-    hip = getattr(getattr(torch, "version", None), "hip", None) if torch is not None else None
-    return dict(cpu=_cpu_bfloat16(torch),
-                gpus=[_gpu_bfloat16(torch, device, hip) for device in gpus["devices"]])
-
-
-def _cgroup_cpus():
-    """The CPU quota of this container (cgroup v2 or v1), in CPUs, or None when unlimited."""
-    candidates = [("/sys/fs/cgroup/cpu.max", None),
-                  ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")]
-    for quota_file, period_file in candidates:
-        try:
-            with open(quota_file, encoding="ascii") as f:
-                parts = f.read().split()
-            if period_file:
-                with open(period_file, encoding="ascii") as f:
-                    parts.append(f.read().strip())
-        except OSError:
-            continue
-        if len(parts) < 2 or parts[0] in ("max", "-1"):
-            return None
-        return round(int(parts[0]) / int(parts[1]), 2)
-    return None
+    return dict(cpu=hardware.bfloat16_support("cpu", torch),
+                gpus=[dict(index=gpu["index"], name=gpu["name"],
+                           **hardware.bfloat16_support(gpu["index"], torch,
+                                                        capability=gpu["capability"])) for gpu in gpus["devices"]])
 
 
 def check_threads():
@@ -628,12 +541,11 @@ def check_threads():
     info = dict(
         torch_threads=torch.get_num_threads() if torch is not None else None,
         torch_interop_threads=torch.get_num_interop_threads() if torch is not None else None,
-        cpu_count=os.cpu_count(), affinity=affinity, cgroup_cpus=_cgroup_cpus(),
+        cpu_count=os.cpu_count(), affinity=affinity, cgroup_cpus=hardware.cgroup_cpu_quota(),
         environment={key: os.environ[key] for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
                      if key in os.environ},
     )
-    usable = [n for n in (info["cpu_count"], affinity, info["cgroup_cpus"]) if n]
-    info["usable_cpus"] = int(max(1, min(usable))) if usable else None
+    info["usable_cpus"] = hardware.usable_cpus()
     info["advice"] = None
     if info["torch_threads"] and info["usable_cpus"] and info["torch_threads"] > info["usable_cpus"]:
         info["advice"] = (f"torch uses {info['torch_threads']} threads on {info['usable_cpus']} "

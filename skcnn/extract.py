@@ -509,7 +509,7 @@ def _describe(params, a_path):
 
 def _run_shard(spec, output, params, settings):
     """Compute one shard and write it; returns a small record (no features)."""
-    from .base import release_device_memory
+    from .utils._hardware import release_device_memory
 
     started = time.perf_counter()
     extractor = _extractor(params, spec["paths"][0])

@@ -345,7 +345,7 @@ def _network(estimator):
     from sklearn.utils.validation import check_is_fitted
     from torch import nn
 
-    from ._training import BaseImageClassifier
+    from .base import BaseImageClassifier
     from .plugins import BackbonePlugin
     from .pretrained.backbone import Backbone
     from .pretrained.features import PretrainedFeatures

@@ -14,7 +14,7 @@ from torch import nn
 
 from skcnn import CNNClassifier, LeNet5, SimpleCNN, list_architectures
 from skcnn.datasets import load_digits_images
-from skcnn.engine import ImageNet, TensorBatches
+from skcnn._engine import TensorBatches, TrainingNet
 from skcnn.exceptions import InputError, PluginNotFoundError
 
 ACTIVATIONS = ["relu", "tanh", "prelu", "sigmoid", "elu", "gelu", "leaky_relu"]
@@ -201,7 +201,7 @@ def test_fitted_attributes(small_digits, fast):
     np.testing.assert_array_equal(clf.classes_, np.arange(10))
     assert clf.n_features_in_ == 64
     assert clf.input_shape_ == (1, 8, 8)
-    assert isinstance(clf.net_, ImageNet)
+    assert isinstance(clf.net_, TrainingNet)
     assert isinstance(clf.module_, nn.Module) and clf.module_ is clf.net_.module_
     assert clf.n_iter_ == 4 == clf.max_epochs
     assert len(clf.history_) == clf.n_iter_

@@ -19,8 +19,8 @@ import torch
 
 from conftest import blocked_network
 from skcnn import CNNClassifier, PretrainedFeatures
-from skcnn.base import restore_device
-from skcnn.engine import ImageNet
+from skcnn.utils import restore_device
+from skcnn._engine import TrainingNet
 
 
 @pytest.fixture
@@ -88,14 +88,14 @@ def pickled_as_if_on(clf, device):
 def skorch_loads(monkeypatch):
     """The device skorch is asked to load the net onto; it really loads onto the CPU."""
     seen = []
-    original = ImageNet.__setstate__
+    original = TrainingNet.__setstate__
 
     def record(net, state):
         seen.append(state["device"])
         original(net, dict(state, device="cpu"))  # the pickled tensors are CPU tensors
         net.device = state["device"]
 
-    monkeypatch.setattr(ImageNet, "__setstate__", record)
+    monkeypatch.setattr(TrainingNet, "__setstate__", record)
     return seen
 
 

@@ -26,8 +26,8 @@ from skimage.data import lfw_subset
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from skcnn import CNNClassifier, PretrainedFeatures
-from skcnn.base import (assigned_cuda_index, limit_torch_threads, restore_large_allocations,
-                        thread_share)
+from skcnn.utils import (assigned_cuda_index, limit_torch_threads, restore_large_allocations,
+                         thread_share)
 from skcnn.extract import extract_features, load_features
 
 distributed = pytest.importorskip("distributed")
@@ -175,11 +175,11 @@ def test_thread_share_divides_the_cores():
 
 def _fake_gpus(monkeypatch, free_gib):
     """A host with len(free_gib) GPUs; free_gib=None: NVML is not available."""
-    import skcnn.base as base
+    import skcnn.utils._hardware as hardware
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: len(free_gib or [0] * 4))
-    monkeypatch.setattr(base, "_free_gib_per_gpu", lambda n: free_gib)
+    monkeypatch.setattr(hardware, "_free_gib_per_gpu", lambda n: free_gib)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.delenv("SKCNN_CUDA_DEVICE", raising=False)
 
@@ -206,17 +206,18 @@ def test_auto_device_spreads_over_gpus(monkeypatch):
 
 
 def test_auto_device_follows_the_assignment(monkeypatch):
-    import skcnn.base as base
+    import skcnn.utils._dask as dask_utils
+    from skcnn.utils import resolve_device
 
     _fake_gpus(monkeypatch, [80, 80, 80, 80])
     worker = type("W", (), {"name": 6})()
-    monkeypatch.setattr(base, "_current_dask_worker", lambda: worker)
+    monkeypatch.setattr(dask_utils, "current_dask_worker", lambda: worker)
     # A LocalCluster worker named 6 on a 4-GPU host.
     assert assigned_cuda_index() == 2
     # dask-cuda set CUDA_VISIBLE_DEVICES with this worker's GPU first.
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3,0,1")
     assert assigned_cuda_index() == 0
-    assert base.resolve_device("auto") == torch.device("cuda", 0)
+    assert resolve_device("auto") == torch.device("cuda", 0)
     monkeypatch.setenv("SKCNN_CUDA_DEVICE", "1")
     assert assigned_cuda_index() == 1
     monkeypatch.setenv("SKCNN_CUDA_DEVICE", "7")
@@ -229,10 +230,10 @@ def test_auto_device_follows_the_assignment(monkeypatch):
 
 
 def test_nvml_is_not_asked_when_cuda_renumbers_the_gpus(monkeypatch):
-    import skcnn.base as base
+    import skcnn.utils._hardware as hardware
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,3")
-    assert base._free_gib_per_gpu(2) is None
+    assert hardware._free_gib_per_gpu(2) is None
 
 
 # --------------------------------------------------------------------------- extraction
@@ -456,9 +457,9 @@ def test_bad_paths(paths, message, tmp_path):
 
 
 def test_core_does_not_import_dask():
-    code = ("import sys, skcnn, skcnn.extract, skcnn.base\n"
+    code = ("import sys, skcnn, skcnn.extract, skcnn.base, skcnn.utils\n"
             "from skcnn import CNNClassifier, PretrainedFeatures\n"
-            "skcnn.base.limit_torch_threads(); skcnn.base.resolve_device('auto')\n"
+            "skcnn.utils.limit_torch_threads(); skcnn.utils.resolve_device('auto')\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout

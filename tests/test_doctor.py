@@ -19,6 +19,7 @@ from conftest import blocked_network
 from packaging.utils import canonicalize_name
 
 from skcnn import doctor
+from skcnn.utils import _hardware as hardware
 from skcnn.cli import main
 
 RECOMMENDATION = "RECOMMENDATION (without upgrade some features could be missing)"
@@ -274,17 +275,17 @@ def test_report_describes_torch_threads_bfloat16_and_jupyter(capsys):
 def test_cpu_bfloat16_decision_says_how(monkeypatch):
     import torch
 
-    monkeypatch.setattr(doctor, "_cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    monkeypatch.setattr(hardware, "_cpu_flags", lambda: {"avx2", "avx512_bf16"})
     cpu = doctor.check_bfloat16(gpus=dict(devices=[]))["cpu"]
     assert cpu["fast"] is True and "avx512_bf16" in cpu["how"]
 
-    monkeypatch.setattr(doctor, "_cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr(hardware, "_cpu_flags", lambda: {"avx2"})
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
     cpu = doctor.check_bfloat16(gpus=dict(devices=[]))["cpu"]
     assert cpu["fast"] is False and "/proc/cpuinfo has none" in cpu["how"]
 
-    monkeypatch.setattr(doctor, "_cpu_flags", lambda: None)
+    monkeypatch.setattr(hardware, "_cpu_flags", lambda: None)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
     cpu = doctor.check_bfloat16(gpus=dict(devices=[]))["cpu"]
     assert cpu["fast"] is True and "_is_amx_tile_supported() is True" in cpu["how"]
@@ -323,7 +324,7 @@ def test_threads_advice_when_torch_uses_more_threads_than_cpus(monkeypatch):
     import torch
 
     monkeypatch.setattr(torch, "get_num_threads", lambda: 64)
-    monkeypatch.setattr(doctor, "_cgroup_cpus", lambda: 2.0)
+    monkeypatch.setattr(hardware, "cgroup_cpu_quota", lambda: 2.0)
     info = doctor.check_threads()
     assert info["usable_cpus"] == 2 and info["torch_threads"] == 64
     assert "OMP_NUM_THREADS=2" in info["advice"]

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from skcnn import FineTunedClassifier
-from skcnn.engine import CosineDecay
+from skcnn._engine import CosineDecay
 from skcnn.exceptions import InputError, PluginNotFoundError
 from skcnn.pretrained import resolve_backbone
 from skcnn.pretrained.finetune import backbone_stages

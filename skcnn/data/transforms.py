@@ -228,13 +228,3 @@ def prepare_tensor(dataset, num_workers="auto", batch_size=64):
         out[index] = batch
     return out
 
-
-def default_num_workers(n_items, batch_size):
-    """Decode in worker processes only when there is enough work to pay for them.
-
-    Never inside a daemonic process (a Dask worker, a multiprocessing pool):
-    those may not start children.
-    """
-    if n_items < 4 * batch_size or multiprocessing.current_process().daemon:
-        return 0
-    return max(1, min(4, (os.cpu_count() or 1) - 1))

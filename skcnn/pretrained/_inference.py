@@ -4,24 +4,10 @@ import numpy as np
 import torch
 from .._progress import tqdm
 
-from ..data.transforms import default_num_workers, iterate_batches
+from ..data.transforms import iterate_batches
+from ..utils._hardware import default_num_workers, resolve_precision
 
-__all__ = ["PRECISIONS", "resolve_precision", "resolve_batch_size", "run_model"]
-
-PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def resolve_precision(precision, device):
-    """``'auto'``: half precision on CUDA (bfloat16 where supported), float32 elsewhere.
-
-    On CPUs reduced precision is rarely faster for convolutions and costs
-    accuracy, so it is used there only when asked for.
-    """
-    if precision != "auto":
-        return PRECISIONS[precision]
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
+__all__ = ["resolve_batch_size", "run_model"]
 
 
 def resolve_batch_size(batch_size, device):

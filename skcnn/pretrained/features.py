@@ -15,13 +15,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from ..base import limit_torch_threads, resolve_device, restore_device
+from ..utils._dask import limit_torch_threads
+from ..utils._hardware import PRECISIONS, resolve_device, resolve_precision, restore_device
 from ..data.arrays import input_ndim
 from ..data.images import input_kind
 from ..data.transforms import ImageItems, PilPreprocess, check_array_images
 from ..plugins import BackbonePlugin, NamedPluginParamsMixin
 from . import cache as _cache
-from ._inference import PRECISIONS, resolve_batch_size, resolve_precision, run_model
+from ._inference import resolve_batch_size, run_model
 from .backbones import resolve_backbone
 
 __all__ = ["PretrainedFeatures", "GlobalPool"]

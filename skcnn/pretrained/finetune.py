@@ -9,12 +9,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 from torch import nn
 
-from .._training import OPTIMIZERS, TRAINING_CONSTRAINTS, BaseImageClassifier
+from ..base import OPTIMIZERS, TRAINING_CONSTRAINTS, BaseImageClassifier
 from ..data.arrays import input_ndim
 from ..data.images import input_kind
 from ..data.transforms import ImageItems, PilPreprocess, check_array_images, prepare_tensor
 from ..plugins import BackbonePlugin
-from ._inference import PRECISIONS, resolve_precision
+from ..utils._hardware import PRECISIONS, resolve_precision
 from .backbones import resolve_backbone
 from .features import GlobalPool
 

@@ -3,7 +3,8 @@
 import numpy as np
 import torch
 
-from ..base import limit_torch_threads, resolve_device
+from ..utils._dask import limit_torch_threads
+from ..utils._hardware import resolve_device
 from ..data.images import input_kind
 from ..data.transforms import ImageItems, PilPreprocess, check_array_images
 from ._inference import run_model

@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 from torch import nn
 
-from .._training import OPTIMIZERS, TRAINING_CONSTRAINTS, BaseImageClassifier
+from ..base import OPTIMIZERS, TRAINING_CONSTRAINTS, BaseImageClassifier
 from ..data.arrays import DATA_FORMATS, images_to_array, input_ndim
 from ..exceptions import InputError
 from ..plugins import ArchitecturePlugin
@@ -159,7 +159,7 @@ class CNNClassifier(BaseImageClassifier):
         Column names, when fitted on a DataFrame of flat rows.
     input_shape_ : tuple of int
         ``(C, H, W)`` of the images seen in ``fit``.
-    net_ : skcnn.engine.ImageNet
+    net_ : skorch.NeuralNet
         The fitted skorch net.
     module_ : torch.nn.Module
         The trained network (``net_.module_``).

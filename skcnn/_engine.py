@@ -171,7 +171,7 @@ class CosineDecay(Callback):
             group["lr"] = base
 
 
-class ImageNet(NeuralNet):
+class TrainingNet(NeuralNet):
     """skorch net for ``(N, C, H, W)`` tensors with weighted cross-entropy.
 
     Expects datasets of type :class:`TensorBatches`. ``shuffle_seed`` seeds the

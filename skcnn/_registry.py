@@ -14,12 +14,13 @@ from importlib.metadata import entry_points
 
 from .exceptions import PluginNotFoundError
 
-__all__ = ["available", "get_plugin_class", "clear_cache"]
+__all__ = ["available", "get_plugin_class", "clear_cache", "builtin_name"]
 
 _OWN_DISTRIBUTION = "skcnn"
 
-# Fallback used when skcnn runs from a source tree that was never installed
-# (no entry-point metadata); mirrors pyproject.toml.
+# THE list of built-in plugins. Used when skcnn runs from a source tree that was
+# never installed (no entry-point metadata) and to name built-in classes;
+# tests/test_registry.py checks that pyproject.toml's entry points say the same.
 _BUILTINS = {
     "skcnn.architectures": {
         "convnet": "skcnn.scratch.architectures:ConvNet",
@@ -27,15 +28,15 @@ _BUILTINS = {
         "lenet5": "skcnn.scratch.architectures:LeNet5",
     },
     "skcnn.backbones": {
-        "efficientnet_lite0": "skcnn.pretrained.backbones:EfficientNetLite0",
-        "alexnet": "skcnn.pretrained.backbones:AlexNet",
-        "googlenet": "skcnn.pretrained.backbones:GoogLeNet",
-        "vgg16": "skcnn.pretrained.backbones:VGG16",
-        "resnet18": "skcnn.pretrained.backbones:ResNet18",
-        "resnet50": "skcnn.pretrained.backbones:ResNet50",
-        "mobilenet_v3_large": "skcnn.pretrained.backbones:MobileNetV3Large",
-        "efficientnet_b0": "skcnn.pretrained.backbones:EfficientNetB0",
-        "convnext_tiny": "skcnn.pretrained.backbones:ConvNeXtTiny",
+        "efficientnet_lite0": "skcnn.pretrained._efficientnet_lite:EfficientNetLite0",
+        "alexnet": "skcnn.pretrained._torchvision:AlexNet",
+        "googlenet": "skcnn.pretrained._torchvision:GoogLeNet",
+        "vgg16": "skcnn.pretrained._torchvision:VGG16",
+        "resnet18": "skcnn.pretrained._torchvision:ResNet18",
+        "resnet50": "skcnn.pretrained._torchvision:ResNet50",
+        "mobilenet_v3_large": "skcnn.pretrained._torchvision:MobileNetV3Large",
+        "efficientnet_b0": "skcnn.pretrained._torchvision:EfficientNetB0",
+        "convnext_tiny": "skcnn.pretrained._torchvision:ConvNeXtTiny",
     },
 }
 
@@ -126,3 +127,13 @@ def get_plugin_class(group, name):
 def clear_cache():
     """Forget discovered plugins, e.g. after installing a package at run time."""
     _discover.cache_clear()
+
+
+def builtin_name(cls):
+    """The name a built-in plugin class is registered under, or None for any other class."""
+    target = f"{cls.__module__}:{cls.__qualname__}"
+    for names in _BUILTINS.values():
+        for name, value in names.items():
+            if value == target:
+                return name
+    return None

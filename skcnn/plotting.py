@@ -347,7 +347,7 @@ def _network(estimator):
 
     from .base import BaseImageClassifier
     from .plugins import BackbonePlugin
-    from .pretrained.backbone import Backbone
+    from ._backbone import Backbone
     from .pretrained.features import PretrainedFeatures
     from .pretrained.finetune import FineTunedClassifier
 
@@ -402,7 +402,7 @@ def _find_layer(net, layer, *, conv_only=False):
 
     ``module`` is None for ``'forward_features'`` (the model's own method).
     """
-    from .pretrained.backbone import FORWARD_FEATURES
+    from ._backbone import FORWARD_FEATURES
 
     convs = net.convs()
     if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
@@ -637,7 +637,7 @@ def _layer_output(net, name, module, x):
     """The output of ``module`` (None: ``forward_features``) when ``x`` runs through the network."""
     import torch
 
-    from .pretrained.backbone import _run_until
+    from ._backbone import _run_until
 
     root = net.root
     modes = [(m, m.training) for m in root.modules()]

@@ -223,7 +223,7 @@ def __getattr__(name):
     # ``from skcnn.plugins import Backbone`` for plugin authors, without importing
     # skcnn.pretrained (and torch) when this module is imported.
     if name == "Backbone":
-        from .pretrained.backbone import Backbone
+        from ._backbone import Backbone
 
         return Backbone
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

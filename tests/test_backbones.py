@@ -32,8 +32,7 @@ from skcnn.pretrained import (
     resolve_backbone,
 )
 
-BUILTINS = ["alexnet", "googlenet", "vgg16", "resnet50", "resnet18", "mobilenet_v3_large",
-            "efficientnet_b0", "convnext_tiny", "efficientnet_lite0"]
+BUILTINS = sorted(_registry._BUILTINS["skcnn.backbones"])
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -82,12 +81,21 @@ def test_builtins_are_listed():
     assert next(row for row in rows if row["name"] == "vgg16")["source"] == "torchvision"
 
 
-def test_builtins_registered_as_entry_points():
+def test_one_list_of_builtin_plugins_matches_pyproject():
+    """_registry._BUILTINS is the one list in code; pyproject.toml's entry points must agree."""
+    tomllib = pytest.importorskip("tomllib")
     from importlib.metadata import entry_points
+    from pathlib import Path
 
-    registered = {ep.name for ep in entry_points(group="skcnn.backbones")}
-    assert set(BUILTINS) <= registered | set(_registry._BUILTINS["skcnn.backbones"])
-    assert set(_registry._BUILTINS["skcnn.backbones"]) == set(BUILTINS)
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    declared = tomllib.loads(pyproject.read_text())["project"]["entry-points"]
+    for group, builtins in _registry._BUILTINS.items():
+        assert declared[group] == builtins, group
+        installed = {ep.name: ep.value for ep in entry_points(group=group)}
+        assert {name: installed[name] for name in builtins if name in installed} == {
+            name: value for name, value in builtins.items() if name in installed}
+        for name in builtins:  # every built-in class knows its registered name
+            assert _registry.builtin_name(_registry.get_plugin_class(group, name)) == name
 
 
 def test_resolve_registered_names_and_prefixes():
@@ -256,7 +264,7 @@ def test_generic_torchvision_layers(tmp_path):
 
 
 def test_non_convolutional_layer_is_refused(resnet18):
-    from skcnn.pretrained.backbone import LayerOutput
+    from skcnn._backbone import LayerOutput
 
     with pytest.raises(ValueError, match="not a 4-D feature map"):
         LayerOutput(resnet18.model, "fc")(torch.randn(1, 3, 32, 32))

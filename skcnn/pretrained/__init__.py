@@ -1,6 +1,6 @@
 """Pretrained CNNs: backbone plugins, weight resolution and ImageNet helpers."""
 
-from .backbone import Backbone
+from .._backbone import Backbone
 from .backbones import (
     DEFAULT_BACKBONE,
     AlexNet,

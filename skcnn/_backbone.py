@@ -5,7 +5,7 @@ import threading
 import torch
 from torch import nn
 
-from ..exceptions import LayerNotFoundError
+from .exceptions import LayerNotFoundError
 
 __all__ = ["Backbone", "LayerOutput", "FORWARD_FEATURES"]
 

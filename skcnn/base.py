@@ -11,15 +11,15 @@ import torch
 from skorch.callbacks import EarlyStopping
 from skorch.helper import predefined_split
 from skorch.utils import noop
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, _check_y, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from numbers import Integral, Real
 
+from ._sklearn_compat import Interval, StrOptions, _check_sample_weight, _check_y, _fit_context
 from .utils._dask import limit_torch_threads
 from .utils._hardware import release_device_memory, resolve_device, restore_device
 from .utils._random import seed_from, seeded

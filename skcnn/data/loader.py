@@ -2,7 +2,7 @@
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import StrOptions
+from .._sklearn_compat import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..exceptions import InputError

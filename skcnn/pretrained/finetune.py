@@ -5,7 +5,7 @@ from numbers import Integral, Real
 
 import torch
 from skorch.callbacks import Callback
-from sklearn.utils._param_validation import Interval, StrOptions
+from .._sklearn_compat import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 from torch import nn
 

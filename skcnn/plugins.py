@@ -52,8 +52,13 @@ class ArchitecturePlugin(BaseEstimator):
 
     Subclasses store their hyperparameters in ``__init__`` (keyword
     arguments, no logic) and implement :meth:`build`. They may override
-    :meth:`check_input` to reject data they cannot handle with a clear message.
+    :meth:`check_input` to reject data they cannot handle with a clear message,
+    and declare ``_parameter_constraints`` as scikit-learn estimators do (the
+    built-ins call ``self._validate_params()`` in :meth:`build`), so a bad
+    value is reported in the same words as an estimator parameter.
     """
+
+    _parameter_constraints = {}
 
     def build(self, meta):
         """Return a new, randomly initialised :class:`torch.nn.Module`.

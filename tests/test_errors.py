@@ -7,7 +7,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
-from skcnn import CNNClassifier
+from skcnn import CNNClassifier, ConvNet, LeNet5, SimpleCNN
 from skcnn.exceptions import (ArchitectureError, ImageTooSmallError, InputError,
                               PluginNotFoundError)
 
@@ -265,15 +265,15 @@ def test_architecture_of_the_wrong_type(data):
 @pytest.mark.parametrize(
     "params, pattern",
     [
-        (dict(filters=(0,)), r"filters must hold sizes >= 1; got \(0,\)"),
-        (dict(filters=(4, -2)), r"filters must hold sizes >= 1"),
+        (dict(filters=(0,)), r"'filters' parameter .* a tuple or list of ints >= 1\. Got \(0,\)"),
+        (dict(filters=(4, -2)), r"'filters' parameter .* a tuple or list of ints >= 1"),
         (dict(filters=0), r"'filters' parameter of CNNClassifier must be an int in the range"),
-        (dict(filters=(4.5,)), r"filters must be a positive int or a tuple of positive ints"),
+        (dict(filters=(4.5,)), r"'filters' parameter .* a tuple or list of ints >= 1"),
         (dict(kernel_size=0), r"'kernel_size' parameter .* range \[1, inf\)\. Got 0"),
         (dict(pool_size=0), r"'pool_size' parameter .* range \[1, inf\)"),
         (dict(batch_size=0), r"'batch_size' parameter .* range \[1, inf\)\. Got 0"),
         (dict(max_epochs=0), r"'max_epochs' parameter"),
-        (dict(hidden_units=(-1,)), r"hidden_units must hold sizes >= 1; got \(-1,\)"),
+        (dict(hidden_units=(-1,)), r"'hidden_units' parameter .* ints >= 1 or None\. Got \(-1,\)"),
         (dict(hidden_units=0), r"'hidden_units' parameter"),
         (dict(dropout=1.0), r"'dropout' parameter .* range \[0.0, 1.0\)"),
         (dict(learning_rate=0.0), r"'learning_rate' parameter"),
@@ -336,3 +336,21 @@ def test_module_that_does_not_fit_the_data(digits8, module):
     X, y = X[keep][:60], y[keep][:60]
     with pytest.raises(ArchitectureError, match=r"1x8x8.*3 (outputs|classes)"):
         CNNClassifier(architecture=module, max_epochs=1, verbose=0, device="cpu").fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "plugin, pattern",
+    [
+        (SimpleCNN(depth=0), r"'depth' parameter of SimpleCNN must be an int in the range \[1, inf\)"),
+        (SimpleCNN(activation="swish"), r"'activation' parameter of SimpleCNN must be a str among"),
+        (ConvNet(filters=(8, 0)), r"'filters' parameter of ConvNet .* a tuple or list of ints >= 1"),
+        (ConvNet(padding="full"), r"'padding' parameter of ConvNet must be a str among"),
+        (LeNet5(pad="yes"), r"'pad' parameter of LeNet5 must be an instance of 'bool'"),
+    ],
+)
+def test_plugin_parameters_checked_like_estimator_parameters(data, fast, plugin, pattern):
+    """Architecture plugins declare _parameter_constraints and are checked by scikit-learn's
+    own mechanism, with the same wording as the estimators' parameters."""
+    X, y = data
+    with pytest.raises(InvalidParameterError, match=pattern):
+        CNNClassifier(**{**fast, "architecture": plugin}).fit(X, y)

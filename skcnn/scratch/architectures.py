@@ -4,10 +4,12 @@ Each is an :class:`skcnn.plugins.ArchitecturePlugin` registered in the
 ``skcnn.architectures`` entry-point group.
 """
 
-import numbers
+from numbers import Integral, Real
 
 from torch import nn
 
+from .._constraints import POSITIVE_INT, SIZES, as_sizes
+from .._sklearn_compat import Interval, StrOptions
 from ..exceptions import ArchitectureError, ImageTooSmallError
 from ..plugins import ArchitecturePlugin
 from .layers import ACTIVATIONS, POOLINGS, make_activation, make_pool
@@ -15,21 +17,6 @@ from .layers import ACTIVATIONS, POOLINGS, make_activation, make_pool
 __all__ = ["ConvNet", "SimpleCNN", "LeNet5"]
 
 _NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
-
-
-def _as_int_tuple(value, name):
-    """Read an int or a sequence of ints as a tuple of positive ints."""
-    values = (value,) if isinstance(value, numbers.Integral) else tuple(value)
-    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
-        raise ValueError(f"{name} must be a positive int or a tuple of positive ints; got {value!r}.")
-    if any(v < 1 for v in values):
-        raise ValueError(f"{name} must hold sizes >= 1; got {value!r}.")
-    return tuple(int(v) for v in values)
-
-
-def _check_choice(value, name, choices):
-    if value not in choices:
-        raise ValueError(f"Unknown {name} {value!r}; choose one of {', '.join(choices)}.")
 
 
 class ConvNet(ArchitecturePlugin):
@@ -63,6 +50,18 @@ class ConvNet(ArchitecturePlugin):
         size works.
     """
 
+    _parameter_constraints = {
+        "filters": SIZES,
+        "kernel_size": [POSITIVE_INT],
+        "pooling": [StrOptions(set(POOLINGS))],
+        "pool_size": [POSITIVE_INT],
+        "hidden_units": SIZES + [None],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "batch_norm": ["boolean"],
+        "padding": [StrOptions({"valid", "same"})],
+    }
+
     def __init__(self, *, filters=(32, 64), kernel_size=3, pooling="max", pool_size=2,
                  hidden_units=(128,), activation="relu", dropout=0.0, batch_norm=False,
                  padding="valid"):
@@ -77,16 +76,9 @@ class ConvNet(ArchitecturePlugin):
         self.padding = padding
 
     def _validated(self):
-        filters = _as_int_tuple(self.filters, "filters")
-        hidden = () if self.hidden_units is None else _as_int_tuple(self.hidden_units, "hidden_units")
-        (kernel,) = _as_int_tuple(self.kernel_size, "kernel_size")
-        (pool,) = _as_int_tuple(self.pool_size, "pool_size")
-        _check_choice(self.activation, "activation", ACTIVATIONS)
-        _check_choice(self.pooling, "pooling", POOLINGS)
-        _check_choice(self.padding, "padding", ("valid", "same"))
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}.")
-        return filters, kernel, pool, hidden
+        self._validate_params()  # scikit-learn's check of _parameter_constraints
+        return (as_sizes(self.filters), int(self.kernel_size), int(self.pool_size),
+                as_sizes(self.hidden_units))
 
     def _feature_size(self, size, n_blocks, kernel, pool):
         """Image side after the convolution stack (<= 0 means too small)."""
@@ -176,6 +168,15 @@ class SimpleCNN(ArchitecturePlugin):
         Dropout before the classifier.
     """
 
+    _parameter_constraints = {
+        "depth": [POSITIVE_INT],
+        "width": [POSITIVE_INT],
+        "kernel_size": [POSITIVE_INT],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "batch_norm": ["boolean"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
+
     def __init__(self, *, depth=2, width=32, kernel_size=3, activation="relu",
                  batch_norm=True, dropout=0.0):
         self.depth = depth
@@ -186,12 +187,8 @@ class SimpleCNN(ArchitecturePlugin):
         self.dropout = dropout
 
     def build(self, meta):
-        (depth,) = _as_int_tuple(self.depth, "depth")
-        (width,) = _as_int_tuple(self.width, "width")
-        (kernel,) = _as_int_tuple(self.kernel_size, "kernel_size")
-        _check_choice(self.activation, "activation", ACTIVATIONS)
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}.")
+        self._validate_params()
+        depth, width, kernel = int(self.depth), int(self.width), int(self.kernel_size)
         layers, channels = [], meta.in_channels
         for block in range(depth):
             out = width * 2**block
@@ -223,6 +220,11 @@ class LeNet5(ArchitecturePlugin):
         Pad the input by 2 pixels (28x28 -> 32x32, as in the original paper).
     """
 
+    _parameter_constraints = {
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "pad": ["boolean"],
+    }
+
     def __init__(self, *, activation="tanh", pad=False):
         self.activation = activation
         self.pad = pad
@@ -232,6 +234,7 @@ class LeNet5(ArchitecturePlugin):
                        hidden_units=(120, 84), activation=self.activation)
 
     def check_input(self, meta):
+        self._validate_params()
         padded = meta if not self.pad else type(meta)(
             meta.in_channels, meta.height + 4, meta.width + 4, meta.n_outputs)
         self._convnet().check_input(padded)

@@ -6,6 +6,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from .._constraints import SIZES
 from .._sklearn_compat import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 from torch import nn
@@ -188,11 +189,11 @@ class CNNClassifier(BaseImageClassifier):
     _parameter_constraints = {
         **TRAINING_CONSTRAINTS,
         "architecture": [None, str, ArchitecturePlugin, nn.Module, callable],
-        "filters": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "filters": SIZES,
         "kernel_size": [Interval(Integral, 1, None, closed="left")],
         "pooling": [StrOptions(set(POOLINGS))],
         "pool_size": [Interval(Integral, 1, None, closed="left")],
-        "hidden_units": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
+        "hidden_units": SIZES + [None],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],

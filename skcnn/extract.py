@@ -493,7 +493,7 @@ def _extractor(params, a_path):
 
 def _settings_of(extractor):
     """What the extractor's features depend on, as it reads back from JSON (the manifest)."""
-    return json.loads(json.dumps(extractor._cache_settings(), sort_keys=True, default=repr))
+    return json.loads(json.dumps(extractor.feature_settings_, sort_keys=True, default=repr))
 
 
 def _differing(a, b):

@@ -176,6 +176,9 @@ class PretrainedFeatures(NamedPluginParamsMixin, ClassNamePrefixFeaturesOutMixin
         Device the network runs on.
     cache_dir_ : pathlib.Path or None
         The cache folder in use (from ``cache``), or None.
+    feature_settings_ : dict
+        What the features depend on besides the image (backbone, weights,
+        layer, pooling, preprocessing, precision); the cache's settings key.
     n_computed_ : int
         Images the backbone computed in the last ``transform`` (with a
         cache: the misses; without: every image).
@@ -256,7 +259,7 @@ class PretrainedFeatures(NamedPluginParamsMixin, ClassNamePrefixFeaturesOutMixin
         n_features = self._cache_key_settings = None
         if cache_dir is not None:
             # Fixed at fit, like the network: the key describes the weights in model_.
-            self._cache_key_settings = self._cache_settings()
+            self._cache_key_settings = self.feature_settings_
             # Recorded by an earlier run with the same settings: no probe pass needed.
             n_features = _cache.FeatureStore.stored_n_features(cache_dir,
                                                                self._cache_key_settings)
@@ -331,8 +334,16 @@ class PretrainedFeatures(NamedPluginParamsMixin, ClassNamePrefixFeaturesOutMixin
             stats["n_computed"] = int(n_computed)
         _cache._count(n_computed)
 
-    def _cache_settings(self):
-        """What the features depend on besides the image (the cache's settings key)."""
+    @property
+    def feature_settings_(self):
+        """What the features depend on besides the image, as a dict of plain values.
+
+        Backbone class, name, parameters and weights, layer, pooling,
+        preprocessing and precision: the feature cache keys on it, and
+        :func:`skcnn.extract_features` refuses a folder written with other
+        settings. Available once fitted.
+        """
+        check_is_fitted(self, "backbone_")
         plugin = self.backbone_
         params = plugin.get_params(deep=True)
         extractor = self.model_[0]

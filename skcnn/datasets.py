@@ -4,12 +4,15 @@ import os
 import warnings
 from pathlib import Path
 
+from numbers import Integral
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from sklearn.utils import Bunch
 
+from ._sklearn_compat import Interval, validate_params
 from .exceptions import InputError
 
 __all__ = ["load_digits_images", "load_lfw_faces", "load_image_folder", "load_npz",
@@ -28,6 +31,8 @@ def _resize(images, size):
     return resized[:, 0].clamp_(0.0, 1.0).numpy()
 
 
+@validate_params({"size": [Interval(Integral, 1, None, closed="left"), None],
+                  "return_X_y": ["boolean"]}, prefer_skip_nested_validation=True)
 def load_digits_images(*, size=None, return_X_y=False):
     """scikit-learn's 1,797 handwritten digits as ``float32`` images in [0, 1].
 
@@ -44,8 +49,6 @@ def load_digits_images(*, size=None, return_X_y=False):
     data : Bunch with ``images`` (N, H, W), ``target`` (N,), ``target_names``
         and ``DESCR``; or ``(images, target)`` when ``return_X_y=True``.
     """
-    if size is not None and (not isinstance(size, (int, np.integer)) or size < 1):
-        raise ValueError(f"size must be a positive int; got {size!r}.")
     digits = load_digits()
     images = (digits.images / 16.0).astype(np.float32)
     if size is not None and size != images.shape[-1]:

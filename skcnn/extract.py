@@ -31,11 +31,14 @@ import os
 import time
 import threading
 import uuid
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 
 from ._files import atomic_write
+from ._sklearn_compat import HasMethods, Interval, StrOptions, validate_params
+from .utils._hardware import PRECISIONS
 
 __all__ = ["extract_features", "load_features", "ExtractedFeatures"]
 
@@ -51,6 +54,16 @@ _EXTRACTORS_LOCK = threading.Lock()  # a worker with several threads loads it on
 # --------------------------------------------------------------------------- public API
 
 
+@validate_params(
+    {"backbone": [str, HasMethods("load"), type, None], "output": [str, os.PathLike],
+     "layer": [str, None], "pooling": [StrOptions({"avg", "max", "avgmax"})],
+     "input_size": [Interval(Integral, 8, None, closed="left"), None],
+     "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+     "shard_size": [Interval(Integral, 1, None, closed="left")],
+     "precision": [StrOptions({"auto", *PRECISIONS})],
+     "num_workers": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+     "verbose": ["verbose"]},
+    prefer_skip_nested_validation=True)
 def extract_features(paths, backbone="efficientnet_lite0", *, output, client=None, layer=None,
                      pooling="avg", input_size=None, batch_size="auto", shard_size=1024,
                      device="auto", precision="auto", num_workers="auto", verbose=1):
@@ -112,7 +125,7 @@ def extract_features(paths, backbone="efficientnet_lite0", *, output, client=Non
     >>> X = result.load()                                     # doctest: +SKIP
     """
     paths = _check_paths(paths)
-    shard_size = _check_positive_int(shard_size, "shard_size")
+    shard_size = int(shard_size)
     _check_client(client)
     started = time.time()
     output = Path(output).absolute()
@@ -276,11 +289,6 @@ def _check_paths(paths):
         raise ValueError("paths is empty: give at least one image file.")
     return [os.fspath(p) for p in items]
 
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def _check_client(client):

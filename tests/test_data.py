@@ -250,7 +250,7 @@ def test_load_digits_images_size_8_is_the_original():
 
 @pytest.mark.parametrize("size", [0, -3, 2.5, "16"])
 def test_load_digits_images_rejects_bad_size(size):
-    with pytest.raises(ValueError, match="size must be a positive int"):
+    with pytest.raises(ValueError, match="'size' parameter of load_digits_images must be an int"):
         load_digits_images(size=size)
 
 

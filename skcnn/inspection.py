@@ -3,7 +3,7 @@
 Each function takes what the plotting functions take: a fitted
 :class:`~skcnn.CNNClassifier`, :class:`~skcnn.FineTunedClassifier` or
 :class:`~skcnn.PretrainedFeatures` (or a fitted pipeline or search holding
-one), a :class:`skcnn.pretrained.Backbone` (or a backbone plugin, which is
+one), a :class:`~skcnn.Backbone` (or a backbone plugin, which is
 loaded), any ``torch.nn.Module``, or any estimator of your own with an
 ``inspection_target()`` method (see :class:`InspectionTarget`).
 
@@ -48,7 +48,7 @@ def resolve_target(estimator):
     estimator : estimator, Backbone, BackbonePlugin or torch.nn.Module
         A fitted search is replaced by its ``best_estimator_``; a pipeline by
         its first step that has an ``inspection_target()`` method; a backbone
-        plugin by the :class:`~skcnn.pretrained.Backbone` it loads. A plain
+        plugin by the :class:`~skcnn.Backbone` it loads. A plain
         ``nn.Module`` is fed images as they are (``uint8`` scaled to [0, 1]),
         laid out for the input channels of its first convolution.
 

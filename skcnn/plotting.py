@@ -125,7 +125,7 @@ def plot_filters(estimator, layer=0, *, max_filters=64):
     estimator : estimator, Backbone or torch.nn.Module
         A fitted :class:`~skcnn.CNNClassifier`, :class:`~skcnn.FineTunedClassifier`
         or :class:`~skcnn.PretrainedFeatures` (or a fitted pipeline or search
-        holding one), a :class:`skcnn.pretrained.Backbone` (or a backbone
+        holding one), a :class:`~skcnn.Backbone` (or a backbone
         plugin, which is loaded), any ``torch.nn.Module``, or an estimator
         with an ``inspection_target()`` method
         (:class:`skcnn.inspection.InspectionTarget`).

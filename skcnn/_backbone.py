@@ -5,6 +5,9 @@ import threading
 import torch
 from torch import nn
 
+from ._inspection_target import InspectionTarget
+from .data.images import input_kind
+from .data.transforms import ImageItems, PilPreprocess, check_array_images, prepare_tensor
 from .exceptions import LayerNotFoundError
 
 __all__ = ["Backbone", "LayerOutput", "FORWARD_FEATURES"]
@@ -181,6 +184,26 @@ class Backbone:
                 self.model, self.preprocess.input_size, self.preprocess.channels
             )
         return list(self._layers)
+
+    def inspection_target(self):
+        """What :mod:`skcnn.inspection` and :mod:`skcnn.plotting` look at.
+
+        Returns
+        -------
+        target : skcnn.inspection.InspectionTarget
+            :attr:`model` (layer names as in :meth:`layer_names`), fed images
+            resized, cropped and normalised as :attr:`preprocess` says.
+        """
+        return InspectionTarget(module=self.model, prepare=self._preprocessed,
+                                layer_names=self.layer_names(), preprocess=self.preprocess,
+                                label=f"backbone {self.name!r}")
+
+    def _preprocessed(self, X):
+        """Images (array, PIL images or paths) as :attr:`model` is fed: float32 (N, C, H, W)."""
+        kind = input_kind(X)
+        items = check_array_images(X) if kind == "array" else list(X)
+        return prepare_tensor(ImageItems(items, kind, PilPreprocess.from_config(self.preprocess)),
+                              num_workers=0)
 
     def _check_layer(self, layer):
         if layer is None:

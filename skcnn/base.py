@@ -6,6 +6,8 @@ network is trained (:meth:`_build_module`) and how the optimiser treats its
 parameters (:meth:`_optimizer_kwargs`, :meth:`_extra_callbacks`).
 """
 
+from functools import partial
+
 import numpy as np
 import torch
 from skorch.callbacks import EarlyStopping
@@ -24,6 +26,7 @@ from .utils._dask import limit_torch_threads
 from .utils._hardware import release_device_memory, resolve_device, restore_device
 from .utils._random import seed_from, seeded
 from .data.augment import AUGMENT_PRESETS, make_augmentation
+from ._inspection_target import InspectionTarget
 from ._engine import CosineDecay, EpochProgressBar, TensorBatches, TrainingNet, averaged_proba
 from .exceptions import InputError
 from .plugins import InputMeta, NamedPluginParamsMixin
@@ -167,6 +170,24 @@ class BaseImageClassifier(NamedPluginParamsMixin, ClassifierMixin, BaseEstimator
     def module_(self):
         """The trained :class:`torch.nn.Module`."""
         return self.net_.module_
+
+    def inspection_target(self):
+        """What :mod:`skcnn.inspection` and :mod:`skcnn.plotting` look at.
+
+        Returns
+        -------
+        target : skcnn.inspection.InspectionTarget
+            The trained network, the image preparation of ``predict`` and
+            ``history_``.
+        """
+        check_is_fitted(self)
+        stopper = dict(self.net_.callbacks_ or []).get("early_stopping")  # of the last fit
+        restored = (stopper.best_epoch_ or None
+                    if getattr(stopper, "best_model_weights_", None) is not None else None)
+        return InspectionTarget(module=self.module_,
+                                prepare=partial(self._prepare_images, reset=False),
+                                history=self.history_, restored_epoch=restored,
+                                label=type(self).__name__)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -87,7 +87,8 @@ def test_every_public_name_is_documented(built):
     assert not no_page, f"no generated API page for {no_page}"
 
 
-@pytest.mark.parametrize("module_name", ["skcnn.datasets", "skcnn.plotting"])
+@pytest.mark.parametrize("module_name", ["skcnn.datasets", "skcnn.plotting",
+                                         "skcnn.inspection"])
 def test_module_functions_are_documented(built, module_name):
     import importlib
 

@@ -18,7 +18,8 @@ from ..utils._dask import limit_torch_threads
 from ..utils._hardware import PRECISIONS, resolve_device, resolve_precision, restore_device
 from ..data.arrays import input_ndim
 from ..data.images import input_kind
-from ..data.transforms import ImageItems, PilPreprocess, check_array_images
+from ..data.transforms import ImageItems, PilPreprocess, check_array_images, prepare_tensor
+from .._inspection_target import InspectionTarget
 from ..plugins import BackbonePlugin, NamedPluginParamsMixin
 from . import cache as _cache
 from ._inference import resolve_batch_size, run_model
@@ -316,6 +317,26 @@ class PretrainedFeatures(NamedPluginParamsMixin, ClassNamePrefixFeaturesOutMixin
             self._record(len(features))
             return features
         return self._transform_cached(items, kind)
+
+    def inspection_target(self):
+        """What :mod:`skcnn.inspection` and :mod:`skcnn.plotting` look at.
+
+        Returns
+        -------
+        target : skcnn.inspection.InspectionTarget
+            The backbone's model (layer names as in ``layer_names_``) and the
+            preprocessing of ``transform``.
+        """
+        check_is_fitted(self)
+        return InspectionTarget(
+            module=self.model_[0].model, prepare=self._preprocessed, layer_names=self.layer_names_,
+            preprocess=self.preprocess_, label=f"{type(self).__name__} ({self.backbone_.name})")
+
+    def _preprocessed(self, X):
+        """``X`` as the backbone is fed: float32 ``(N, C, H, W)``."""
+        items, kind = self._check_input(X, reset=False)
+        return prepare_tensor(ImageItems(items, kind, PilPreprocess.from_config(self.preprocess_)),
+                              num_workers=0)
 
     @property
     def n_computed_(self):

@@ -1,6 +1,7 @@
 """FineTunedClassifier: transfer learning from a pretrained backbone, as a scikit-learn classifier."""
 
 import math
+from dataclasses import replace
 from numbers import Integral, Real
 
 import torch
@@ -227,6 +228,19 @@ class FineTunedClassifier(BaseImageClassifier):
 
     def _plugin_resolvers(self):
         return {"backbone": resolve_backbone}
+
+    def inspection_target(self):
+        """What :mod:`skcnn.inspection` and :mod:`skcnn.plotting` look at.
+
+        Returns
+        -------
+        target : skcnn.inspection.InspectionTarget
+            The backbone's model inside the network (layer names as in
+            ``stages_``), the preprocessing of ``predict`` and ``history_``.
+        """
+        return replace(super().inspection_target(), module=self.module_.trunk.model,
+                       layer_names=self.stages_, preprocess=self.preprocess_,
+                       label=f"{type(self).__name__} ({self._plugin.name})")
 
     # ------------------------------------------------------------------ hooks
     def _prepare_images(self, X, reset):

@@ -2,6 +2,7 @@
 
 import math
 import warnings
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -279,6 +280,16 @@ class CNNClassifier(BaseImageClassifier):
                 "or fit again on images of the new shape."
             )
         return images
+
+    def inspection_target(self):
+        """What :mod:`skcnn.inspection` and :mod:`skcnn.plotting` look at.
+
+        Returns
+        -------
+        target : skcnn.inspection.InspectionTarget
+            As for every classifier, with ``input_shape_``.
+        """
+        return replace(super().inspection_target(), input_shape=tuple(self.input_shape_))
 
     # ------------------------------------------------------------------ training
     def _architecture_plugin(self):

@@ -9,7 +9,7 @@ __all__ = ["seed_from", "seeded"]
 
 
 def seed_from(random_state):
-    """Draw a 32-bit seed from anything ``check_random_state`` accepts (an int is kept)."""
+    """Draw a 32-bit seed from anything ``check_random_state`` accepts (an int seeds the draw)."""
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 

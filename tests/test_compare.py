@@ -1,4 +1,4 @@
-"""skcnn.compare, its result object and chart, and the ``skcnn compare`` command.
+"""skcnn.compare (from skcnn.comparison), its result and chart, and the ``skcnn compare`` command.
 
 Small on purpose: 150 digits, 2 folds, ``quick`` settings and a few models.
 """
@@ -21,10 +21,10 @@ from sklearn.svm import SVC
 import skcnn
 from skcnn import ComparisonResult, PretrainedFeatures, compare
 from skcnn.cli import main
-from skcnn.compare import DEFAULT_MODELS, count_parameters, on_features, on_pixels
+from skcnn.comparison import DEFAULT_MODELS, count_parameters, on_features, on_pixels
 
-# ``skcnn.compare`` is the function; the module is reached through importlib.
-compare_module = importlib.import_module("skcnn.compare")
+# The module that configures the built-in models (private: reached through importlib).
+models_module = importlib.import_module("skcnn.comparison._models")
 
 MODELS = ["cnn", "features+logreg", "pixels+svc", "pixels+xgboost"]
 
@@ -84,7 +84,7 @@ def test_features_extracted_once_and_reported(result):
 
 def test_n_params_of_the_cnn_are_its_trainable_weights(result, digits150):
     X, y = digits150
-    fitted = compare_module._default_models(
+    fitted = models_module.default_models(
         ["cnn"], side=8, device=torch.device("cpu"), quick=True, random_state=0,
         backbone="efficientnet_lite0", n_jobs=None)["cnn"].estimator.fit(X, y)
     expected = sum(p.numel() for p in fitted.module_.parameters() if p.requires_grad)
@@ -269,7 +269,7 @@ def test_scoring_dict_with_a_callable(digits150):
 
 def test_missing_xgboost_is_reported_as_skipped(digits150, monkeypatch):
     X, y = digits150
-    monkeypatch.setattr(compare_module, "_xgboost_status",
+    monkeypatch.setattr(models_module, "_xgboost_status",
                         lambda: (None, "xgboost is not installed; pip install xgboost"))
     res = compare(X, y, ["pixels+xgboost", "pixels+svc"], cv=2, verbose=0)
     table = res.table.set_index("model")

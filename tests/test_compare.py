@@ -7,6 +7,9 @@ import importlib
 import io
 import json
 import math
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -369,3 +372,84 @@ def test_cv_as_given_splits(digits150):
     assert len(res.splits) == 2
     np.testing.assert_array_equal(res.splits[1][1], np.arange(50))
     assert "2 given split(s)" in res.to_text()
+
+
+# --------------------------------------------------------------------------- the package
+
+
+def test_fold_scores_are_those_of_cross_validate_on_the_same_splits(digits150):
+    from sklearn.model_selection import cross_val_score
+
+    X, y = digits150
+    flat = X.reshape(len(X), -1)
+    res = compare(flat, y, {"svc": SVC(C=0.5)}, cv=3, random_state=2, verbose=0)
+    expected = cross_val_score(SVC(C=0.5), flat, y, cv=res.splits)
+    np.testing.assert_allclose(res.scores["svc"]["accuracy"], expected)
+    assert res.table.loc[0, "accuracy_mean"] == pytest.approx(expected.mean())
+
+
+@pytest.mark.parametrize("kwargs, parameter", [
+    ({"models": 3}, "models"),
+    ({"verbose": -1}, "verbose"),
+    ({"cv": "five"}, "cv"),
+    ({"scoring": 3}, "scoring"),
+    ({"quick": "yes"}, "quick"),
+    ({"test_size": 0}, "test_size"),
+])
+def test_argument_types_are_checked_before_anything_runs(digits150, kwargs, parameter):
+    X, y = digits150
+    with pytest.raises(ValueError, match=f"The '{parameter}' parameter of compare must be"):
+        compare(X, y, **kwargs)
+
+
+_OLD_PATH_FIRST = """
+import warnings
+import skcnn
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    from skcnn.compare import on_features, on_pixels
+"""
+
+_FUNCTION_FIRST = """
+import warnings
+import skcnn
+from skcnn import compare
+run(compare)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    from skcnn.compare import on_features, on_pixels
+"""
+
+
+@pytest.mark.parametrize("order", [_OLD_PATH_FIRST, _FUNCTION_FIRST],
+                         ids=["old-path-first", "function-first"])
+def test_old_module_path_warns_and_skcnn_compare_stays_the_function(order):
+    """``from skcnn.compare import on_features`` works (with a DeprecationWarning) in a
+    fresh interpreter, and ``skcnn.compare`` is the function before and after it."""
+    script = textwrap.dedent("""
+        import sys
+
+        def run(function):
+            # Called, it is the function: it checks its arguments (cheaply, before
+            # loading torch or any data).
+            try:
+                function([[0.0]], [0], models=3)
+            except ValueError as exc:
+                assert "The 'models' parameter of compare must be" in str(exc), exc
+            else:
+                raise AssertionError("compare accepted models=3")
+    """) + textwrap.dedent(order) + textwrap.dedent("""
+        import skcnn.comparison
+        messages = [str(w.message) for w in caught if w.category is DeprecationWarning]
+        assert len(messages) == 2 and all("skcnn.comparison" in m for m in messages), messages
+        assert on_features is skcnn.comparison.on_features
+        assert on_pixels is skcnn.comparison.on_pixels
+        assert skcnn.compare is skcnn.comparison.compare, skcnn.compare
+        run(skcnn.compare)
+        assert "torch" not in sys.modules
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

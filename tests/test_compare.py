@@ -453,3 +453,9 @@ def test_old_module_path_warns_and_skcnn_compare_stays_the_function(order):
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_on_features_and_on_pixels_need_an_estimator():
+    for wrap in (on_features, on_pixels):
+        with pytest.raises(ValueError, match=f"'estimator' parameter of {wrap.__name__} must be"):
+            wrap("SVC")

@@ -44,8 +44,9 @@ def compare(X, y, models=None, *, cv=5, scoring="accuracy", random_state=0, n_jo
 
     Every model is fitted and scored on the same stratified folds
     (``StratifiedKFold(cv, shuffle=True, random_state)``), or on the same
-    single hold-out split when ``test_size`` is given. A model that fails
-    is recorded with its error and the others still run.
+    single hold-out split when ``test_size`` is given, through
+    :func:`sklearn.model_selection.cross_validate`. A model that fails is
+    recorded with its error and the others still run.
 
     Parameters
     ----------
@@ -81,8 +82,9 @@ def compare(X, y, models=None, *, cv=5, scoring="accuracy", random_state=0, n_jo
         models are reported as skipped with the reason.
         A list (or comma-separated string) picks built-in models by name;
         a dict maps names to your own estimators or pipelines (fitted on
-        ``X`` as given; wrap them in :func:`~skcnn.comparison.on_features` or :func:`~skcnn.comparison.on_pixels`
-        to fit them on the shared features or pixels), or to built-in names.
+        ``X`` as given; wrap them in :func:`~skcnn.comparison.on_features` or
+        :func:`~skcnn.comparison.on_pixels` to fit them on the shared
+        features or pixels), or to built-in names.
     cv : int or cross-validation splitter, default=5
         Number of stratified, shuffled folds, or a splitter whose splits
         are computed once and used for every model.
@@ -121,8 +123,9 @@ def compare(X, y, models=None, *, cv=5, scoring="accuracy", random_state=0, n_jo
     Raises
     ------
     ValueError
-        For an unknown model name (the message lists the valid ones), an
-        unknown metric, or labels that cannot be split as asked.
+        For an argument of the wrong type or out of range (checked before
+        anything runs), an unknown model name (the message lists the valid
+        ones), an unknown metric, or labels that cannot be split as asked.
     """
     from ..utils import resolve_device
 

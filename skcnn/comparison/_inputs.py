@@ -146,10 +146,11 @@ class Inputs:
             if "cache" in PretrainedFeatures().get_params():
                 params["cache"] = self.cache
             else:
-                # stacklevel: the user's compare() call, above get() and this method
+                # stacklevel: the caller of compare(), above _features, get, _run_model,
+                # run_models, compare and its validate_params wrapper
                 warnings.warn("cache= was given but this version of PretrainedFeatures has no "
                               "feature cache; the features are extracted without one.",
-                              UserWarning, stacklevel=5)
+                              UserWarning, stacklevel=8)
         return params
 
     def _describe(self, extractor, features, seconds, cached):

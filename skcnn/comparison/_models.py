@@ -1,4 +1,4 @@
-"""The models a comparison runs: :class:`ModelSpec`, the built-in ones, and the ``models=`` argument.
+"""The models a comparison runs: :class:`ModelSpec`, the built-in ones, the ``models=`` argument.
 
 A model is an estimator plus the input it is fitted on ('raw', 'small',
 'pixels' or 'features', see :class:`ModelSpec`). The built-in models are
@@ -7,6 +7,7 @@ configured for the data (image size) and the machine (CPU or CUDA).
 
 import numbers
 
+from .._sklearn_compat import HasMethods, validate_params
 from ..utils import cpu_model_threads
 
 __all__ = ["ModelSpec", "on_features", "on_pixels", "DEFAULT_MODELS", "MODEL_DESCRIPTIONS",
@@ -61,6 +62,7 @@ class ModelSpec:
         return f"ModelSpec({self.estimator!r}, input={self.input!r})"
 
 
+@validate_params({"estimator": [HasMethods(["fit"])]}, prefer_skip_nested_validation=True)
 def on_features(estimator):
     """Fit ``estimator`` on the shared pretrained features (e.g. your own head).
 
@@ -70,6 +72,7 @@ def on_features(estimator):
     return ModelSpec(estimator, "features")
 
 
+@validate_params({"estimator": [HasMethods(["fit"])]}, prefer_skip_nested_validation=True)
 def on_pixels(estimator):
     """Fit ``estimator`` on the flattened pixels (rows of floats in [0, 1])."""
     return ModelSpec(estimator, "pixels")

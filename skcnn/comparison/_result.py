@@ -65,8 +65,8 @@ class ComparisonResult:
         ``extract_time``: what running this model alone costs);
         ``images_per_s`` (inference throughput, extraction included);
         ``device``; ``n_params`` (learned parameters, see
-        :func:`~skcnn.comparison.count_parameters`); ``input`` (what the model was fitted on:
-        'raw', 'small', 'pixels', 'features'); ``status`` ('ok',
+        :func:`~skcnn.comparison.count_parameters`); ``input`` (what the
+        model was fitted on: 'raw', 'small', 'pixels', 'features'); ``status`` ('ok',
         ``'failed: <error>'`` or ``'skipped: <reason>'``).
     scores : dict
         Model name -> metric -> array of per-fold scores (models that ran).

@@ -1,4 +1,4 @@
-"""Running the models on the splits, on scikit-learn's :func:`~sklearn.model_selection.cross_validate`.
+"""Running the models on the splits with scikit-learn's ``cross_validate``.
 
 Each model gets the same ``(train, test)`` index pairs. ``cross_validate``
 clones, indexes, fits, times and scores every fold (one prediction for all

@@ -3,11 +3,10 @@
 The public names are imported lazily (PEP 562): ``import skcnn`` is cheap and
 needs neither torch nor scikit-learn, so that ``skcnn doctor`` can report a
 broken environment. ``from skcnn import CNNClassifier`` and ``skcnn.compare``
-import the submodule that defines the name on first use.
+import the submodule that defines the name on first use (``skcnn.compare``, the
+function, comes from :mod:`skcnn.comparison`).
 """
 
-import sys
-import types
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
@@ -36,8 +35,8 @@ _EXPORTS = {
     "Backbone": ".pretrained",
     "list_backbones": ".pretrained",
     "decode_predictions": ".pretrained",
-    "compare": ".compare",
-    "ComparisonResult": ".compare",
+    "compare": ".comparison",
+    "ComparisonResult": ".comparison",
     "extract_features": ".extract",
     "load_features": ".extract",
     "ExtractedFeatures": ".extract",
@@ -84,24 +83,3 @@ def __getattr__(name):
 def __dir__():
     """The module's attributes plus the lazily imported public names."""
     return sorted(set(globals()) | set(__all__))
-
-
-class _Package(types.ModuleType):
-    """This package's module type: keeps a public name bound to the object, not the submodule.
-
-    ``compare`` is both a submodule and the function it defines. Importing the
-    submodule (``import skcnn.compare``, ``from .compare import ...``) makes the
-    import system set the package attribute ``compare`` to the module; the eager
-    ``from .compare import compare`` of earlier versions rebound it to the
-    function, and this keeps ``skcnn.compare`` the function whatever the order of
-    imports.
-    """
-
-    def __setattr__(self, name, value):
-        if (name in _EXPORTS and isinstance(value, types.ModuleType)
-                and value.__name__ == f"{self.__name__}.{name}" and hasattr(value, name)):
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -25,7 +25,7 @@ def _cmd_compare(args):
 
     import numpy as np
 
-    from .compare import compare
+    from .comparison import compare
     from .datasets import load_dataset
 
     def fail(message):
@@ -164,7 +164,7 @@ def build_parser():
     predict.set_defaults(func=_cmd_predict)
 
     try:
-        from .compare import DEFAULT_MODELS, MODEL_DESCRIPTIONS
+        from .comparison import DEFAULT_MODELS, MODEL_DESCRIPTIONS
     except Exception:  # numpy or scikit-learn missing or broken: `skcnn doctor` must still work
         models_help = "see `skcnn doctor` for what is missing"
     else:

@@ -1,4 +1,4 @@
-"""skcnn.compare, its result object and chart, and the ``skcnn compare`` command.
+"""skcnn.compare (from skcnn.comparison), its result and chart, and the ``skcnn compare`` command.
 
 Small on purpose: 150 digits, 2 folds, ``quick`` settings and a few models.
 """
@@ -7,6 +7,9 @@ import importlib
 import io
 import json
 import math
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -21,10 +24,10 @@ from sklearn.svm import SVC
 import skcnn
 from skcnn import ComparisonResult, PretrainedFeatures, compare
 from skcnn.cli import main
-from skcnn.compare import DEFAULT_MODELS, count_parameters, on_features, on_pixels
+from skcnn.comparison import DEFAULT_MODELS, count_parameters, on_features, on_pixels
 
-# ``skcnn.compare`` is the function; the module is reached through importlib.
-compare_module = importlib.import_module("skcnn.compare")
+# The module that configures the built-in models (private: reached through importlib).
+models_module = importlib.import_module("skcnn.comparison._models")
 
 MODELS = ["cnn", "features+logreg", "pixels+svc", "pixels+xgboost"]
 
@@ -84,7 +87,7 @@ def test_features_extracted_once_and_reported(result):
 
 def test_n_params_of_the_cnn_are_its_trainable_weights(result, digits150):
     X, y = digits150
-    fitted = compare_module._default_models(
+    fitted = models_module.default_models(
         ["cnn"], side=8, device=torch.device("cpu"), quick=True, random_state=0,
         backbone="efficientnet_lite0", n_jobs=None)["cnn"].estimator.fit(X, y)
     expected = sum(p.numel() for p in fitted.module_.parameters() if p.requires_grad)
@@ -269,7 +272,7 @@ def test_scoring_dict_with_a_callable(digits150):
 
 def test_missing_xgboost_is_reported_as_skipped(digits150, monkeypatch):
     X, y = digits150
-    monkeypatch.setattr(compare_module, "_xgboost_status",
+    monkeypatch.setattr(models_module, "_xgboost_status",
                         lambda: (None, "xgboost is not installed; pip install xgboost"))
     res = compare(X, y, ["pixels+xgboost", "pixels+svc"], cv=2, verbose=0)
     table = res.table.set_index("model")
@@ -369,3 +372,90 @@ def test_cv_as_given_splits(digits150):
     assert len(res.splits) == 2
     np.testing.assert_array_equal(res.splits[1][1], np.arange(50))
     assert "2 given split(s)" in res.to_text()
+
+
+# --------------------------------------------------------------------------- the package
+
+
+def test_fold_scores_are_those_of_cross_validate_on_the_same_splits(digits150):
+    from sklearn.model_selection import cross_val_score
+
+    X, y = digits150
+    flat = X.reshape(len(X), -1)
+    res = compare(flat, y, {"svc": SVC(C=0.5)}, cv=3, random_state=2, verbose=0)
+    expected = cross_val_score(SVC(C=0.5), flat, y, cv=res.splits)
+    np.testing.assert_allclose(res.scores["svc"]["accuracy"], expected)
+    assert res.table.loc[0, "accuracy_mean"] == pytest.approx(expected.mean())
+
+
+@pytest.mark.parametrize("kwargs, parameter", [
+    ({"models": 3}, "models"),
+    ({"verbose": -1}, "verbose"),
+    ({"cv": "five"}, "cv"),
+    ({"scoring": 3}, "scoring"),
+    ({"quick": "yes"}, "quick"),
+    ({"test_size": 0}, "test_size"),
+])
+def test_argument_types_are_checked_before_anything_runs(digits150, kwargs, parameter):
+    X, y = digits150
+    with pytest.raises(ValueError, match=f"The '{parameter}' parameter of compare must be"):
+        compare(X, y, **kwargs)
+
+
+_OLD_PATH_FIRST = """
+import warnings
+import skcnn
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    from skcnn.compare import on_features, on_pixels
+"""
+
+_FUNCTION_FIRST = """
+import warnings
+import skcnn
+from skcnn import compare
+run(compare)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    from skcnn.compare import on_features, on_pixels
+"""
+
+
+@pytest.mark.parametrize("order", [_OLD_PATH_FIRST, _FUNCTION_FIRST],
+                         ids=["old-path-first", "function-first"])
+def test_old_module_path_warns_and_skcnn_compare_stays_the_function(order):
+    """``from skcnn.compare import on_features`` works (with a DeprecationWarning) in a
+    fresh interpreter, and ``skcnn.compare`` is the function before and after it."""
+    script = textwrap.dedent("""
+        import sys
+
+        def run(function):
+            # Called, it is the function: it checks its arguments (cheaply, before
+            # loading torch or any data).
+            try:
+                function([[0.0]], [0], models=3)
+            except ValueError as exc:
+                assert "The 'models' parameter of compare must be" in str(exc), exc
+            else:
+                raise AssertionError("compare accepted models=3")
+    """) + textwrap.dedent(order) + textwrap.dedent("""
+        import skcnn.comparison
+        messages = [str(w.message) for w in caught if w.category is DeprecationWarning]
+        assert len(messages) == 2 and all("skcnn.comparison" in m for m in messages), messages
+        assert on_features is skcnn.comparison.on_features
+        assert on_pixels is skcnn.comparison.on_pixels
+        assert skcnn.compare is skcnn.comparison.compare, skcnn.compare
+        run(skcnn.compare)
+        assert "torch" not in sys.modules
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_on_features_and_on_pixels_need_an_estimator():
+    for wrap in (on_features, on_pixels):
+        with pytest.raises(ValueError, match=f"'estimator' parameter of {wrap.__name__} must be"):
+            wrap("SVC")

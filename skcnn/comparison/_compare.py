@@ -1,0 +1,172 @@
+"""The :func:`compare` function: checks its arguments, then runs every model on the same splits."""
+
+import os
+from numbers import Integral
+
+from .._sklearn_compat import Hidden, Interval, RealNotInt, validate_params
+from ..plugins import BackbonePlugin
+from ._inputs import Inputs, image_side, n_samples
+from ._models import default_models, feature_input_size, resolve_models
+from ._result import ComparisonResult, comparison_table
+from ._run import Logger, run_models
+from ._splits import check_scoring_names, encode_labels, make_splits
+
+__all__ = ["compare"]
+
+
+@validate_params(
+    {
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "models": [None, str, list, tuple, dict],
+        # Any int passes here: fewer than 2 folds gets compare's own message below.
+        "cv": [Hidden(Integral), "cv_object"],
+        "scoring": [str, callable, list, tuple, set, dict],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+        "test_size": [Interval(RealNotInt, 0, 1, closed="neither"),
+                      Interval(Integral, 1, None, closed="left"), None],
+        "backbone": [str, BackbonePlugin],
+        # A str or a torch.device, checked by resolve_device: naming torch.device here
+        # would import torch with this module (``skcnn doctor`` must work without it).
+        "device": "no_validation",
+        "quick": ["boolean"],
+        "cache": ["boolean", str, os.PathLike, None],
+    },
+    # The models' own fit() checks their parameters (user-given estimators too).
+    prefer_skip_nested_validation=False,
+)
+def compare(X, y, models=None, *, cv=5, scoring="accuracy", random_state=0, n_jobs=None,
+            verbose=1, test_size=None, backbone="efficientnet_lite0", device="auto",
+            quick=False, cache=None):
+    """Evaluate CNNs and classical models on the same splits of ``(X, y)``.
+
+    Every model is fitted and scored on the same stratified folds
+    (``StratifiedKFold(cv, shuffle=True, random_state)``), or on the same
+    single hold-out split when ``test_size`` is given, through
+    :func:`sklearn.model_selection.cross_validate`. A model that fails is
+    recorded with its error and the others still run.
+
+    Parameters
+    ----------
+    X : array of images, list of file paths or list of PIL images
+        As accepted by :class:`~skcnn.CNNClassifier` and
+        :class:`~skcnn.PretrainedFeatures`. Your own models receive ``X`` as
+        given (or the features / pixels, see :class:`~skcnn.comparison.ModelSpec`).
+    y : array-like of shape (N,)
+        Class labels of any type. They are encoded as 0..K-1 once, so that
+        every model (XGBoost included) sees the same targets; the original
+        labels are in ``result.classes``.
+    models : None, list of str, or dict, default=None
+        None runs every built-in model (:data:`~skcnn.comparison.DEFAULT_MODELS`):
+
+        * ``'cnn'``: :class:`~skcnn.CNNClassifier` from scratch, two 3x3
+          convolution blocks with 'same' padding (so 8x8 digits work),
+          BatchNorm, 15 epochs (3 with ``quick``), on images up to 32x32;
+        * ``'finetuned'``: :class:`~skcnn.FineTunedClassifier` on ``backbone``.
+          On the CPU light on purpose: small inputs (32 px for images up to
+          16 px, 64 up to 32 px, else 96), the last two stages and the head
+          trained for 2 epochs (1 with ``quick``). On CUDA: the whole network,
+          6 epochs, the features' input size;
+        * ``'features+svc'``, ``'features+logreg'``, ``'features+xgboost'``:
+          ``SVC()``, ``StandardScaler + LogisticRegression`` and
+          ``XGBClassifier`` on pretrained features of ``backbone``
+          (fed 64x64 for images up to 32 px, 128 up to 64 px, else the
+          backbone's own size);
+        * ``'pixels+svc'``, ``'pixels+xgboost'``: on the raw pixels, as rows
+          of floats in [0, 1] (images larger than 32x32 resized to it).
+
+        XGBoost runs on the GPU when ``device`` resolves to CUDA and the
+        installed xgboost was built with CUDA; when xgboost is missing, its
+        models are reported as skipped with the reason.
+        A list (or comma-separated string) picks built-in models by name;
+        a dict maps names to your own estimators or pipelines (fitted on
+        ``X`` as given; wrap them in :func:`~skcnn.comparison.on_features` or
+        :func:`~skcnn.comparison.on_pixels` to fit them on the shared
+        features or pixels), or to built-in names.
+    cv : int or cross-validation splitter, default=5
+        Number of stratified, shuffled folds, or a splitter whose splits
+        are computed once and used for every model.
+    scoring : str, callable, list or dict, default='accuracy'
+        Metric name(s) of :func:`sklearn.metrics.get_scorer_names`, a
+        scorer, a list of names, or a dict name -> name or scorer.
+    random_state : int, RandomState or None, default=0
+        Seeds the splits and the built-in models.
+    n_jobs : int, default=None
+        Folds of each model run in parallel processes when > 1 (each
+        XGBoost then uses one thread). None runs them one after the other.
+    verbose : int, default=1
+        0 is silent; 1 prints progress (to stderr): one line per model with
+        the score of each fold as it ends; 2 also shows the models' own
+        progress.
+    test_size : float or int, default=None
+        When given, a single stratified hold-out split of this size
+        (fraction or number of images) replaces cross-validation.
+    backbone : str, default='efficientnet_lite0'
+        Backbone of the pretrained features and of the fine-tuned model.
+    device : str, default='auto'
+        Where the networks run (and XGBoost, when it is 'cuda').
+    quick : bool, default=False
+        Fewer epochs, smaller inputs and fewer trees: a smoke test, not a
+        result.
+    cache : str, path or bool, default=None
+        Handed to ``PretrainedFeatures(cache=...)`` when the installed
+        version supports a feature cache; ignored with a warning otherwise.
+
+    Returns
+    -------
+    result : ComparisonResult
+        ``result.table`` is the tidy DataFrame; ``print(result)``,
+        ``result.to_markdown()``, ``to_csv()``, ``to_json()``, ``plot()``.
+
+    Raises
+    ------
+    ValueError
+        For an argument of the wrong type or out of range (checked before
+        anything runs), an unknown model name (the message lists the valid
+        ones), an unknown metric, or labels that cannot be split as asked.
+    """
+    from ..utils import resolve_device
+
+    log = Logger(int(verbose))
+    specs = resolve_models(models)
+    scoring = check_scoring_names(scoring)
+    if test_size is None and isinstance(cv, Integral) and cv < 2:
+        raise ValueError(f"cv must be at least 2 folds; got {cv!r}.")
+    n = n_samples(X)
+    encoder, y_enc = encode_labels(y, n)
+    splits, split_text = make_splits(y_enc, cv=cv, test_size=test_size,
+                                     random_state=random_state)
+    device_ = resolve_device(device)
+    specs, side = _configure_defaults(specs, X, device=device_, quick=quick,
+                                      random_state=random_state, backbone=backbone, n_jobs=n_jobs)
+    uses_features = any(spec.input == "features" for spec in specs.values())
+    inputs = Inputs(X, backbone=backbone, device=device_, verbose=verbose, cache=cache, log=log,
+                    feature_size=feature_input_size(side, quick) if uses_features else None)
+    log(f"skcnn compare: {n} images, {len(encoder.classes_)} classes, {split_text}, "
+        f"{len(specs)} model(s), device {device_}")
+    records, fold_scores, errors = run_models(specs, inputs, y_enc, splits, scoring,
+                                              n_jobs=n_jobs, verbose=verbose, log=log)
+    return ComparisonResult(
+        table=comparison_table(records, scoring), scores=fold_scores, splits=splits,
+        scoring=list(scoring), classes=encoder.classes_, n_samples=n,
+        split_description=split_text, features=inputs.features_info, errors=errors,
+        small_images=inputs.small_info)
+
+
+def _configure_defaults(specs, X, **settings):
+    """``(specs with built-in names replaced by configured models, smaller image side)``.
+
+    The side (None for files and PIL images) is only looked up when a
+    built-in model or a feature model needs it.
+    """
+    names = [name for name, spec in specs.items() if isinstance(spec, str)]
+    needs_side = names or any(spec.input == "features" for spec in specs.values()
+                              if not isinstance(spec, str))
+    side = image_side(X) if needs_side else None
+    if names:
+        built = default_models([specs[name] for name in names], side=side, **settings)
+        specs = {name: built[spec] if isinstance(spec, str) else spec
+                 for name, spec in specs.items()}
+    return specs, side

@@ -41,6 +41,8 @@ _EXPORTS = {
     "extract_features": ".extract",
     "load_features": ".extract",
     "ExtractedFeatures": ".extract",
+    "save": ".io",
+    "load": ".io",
 }
 
 __all__ = [
@@ -66,6 +68,8 @@ __all__ = [
     "extract_features",
     "load_features",
     "ExtractedFeatures",
+    "save",
+    "load",
     "__version__",
 ]
 

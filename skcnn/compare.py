@@ -290,6 +290,7 @@ class _Inputs:
         self.prepared = {"raw": (X, None)}
         self.errors = {}
         self.features_info = None
+        self.features_params = None  # PretrainedFeatures' parameters, for refit_best
         self.small_info = None
 
     def get(self, kind):
@@ -313,7 +314,8 @@ class _Inputs:
         if input_kind(self.X) == "array":
             images = check_array_images(self.X)
             if max(images.shape[-2:]) <= SMALL_SIZE:
-                self.small_info = {"size": tuple(images.shape[-2:]), "resized": False}
+                self.small_info = {"size": tuple(images.shape[-2:]), "resized": False,
+                                   "mode": "L" if images.shape[1] == 1 else "RGB"}
                 return self.X, None  # X as given: nothing was prepared
             mode = "L" if images.shape[1] == 1 else "RGB"
         else:
@@ -323,7 +325,7 @@ class _Inputs:
         small = ImageLoader(size=SMALL_SIZE, mode=mode).fit_transform(self.X)
         seconds = time.perf_counter() - start
         self.log(f"{seconds:.1f} s")
-        self.small_info = {"size": (SMALL_SIZE, SMALL_SIZE), "resized": True}
+        self.small_info = {"size": (SMALL_SIZE, SMALL_SIZE), "resized": True, "mode": mode}
         return small, seconds
 
     def _pixels(self):
@@ -356,6 +358,7 @@ class _Inputs:
         self.log(f"pretrained features ({self.backbone} at {size}): extracting once for all "
                  f"{n} images ...")
         start = time.perf_counter()
+        self.features_params = dict(params)
         extractor = PretrainedFeatures(**params).fit(self.X)
         features = extractor.transform(self.X)
         seconds = time.perf_counter() - start
@@ -762,10 +765,14 @@ def compare(X, y, models=None, *, cv=5, scoring="accuracy", random_state=0, n_jo
     for column in columns:
         if column not in ("model", "device", "input", "status"):
             table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
-    return ComparisonResult(
+    result = ComparisonResult(
         table=table, scores=fold_scores, splits=splits, scoring=list(scoring),
         classes=encoder.classes_, n_samples=n, split_description=split_text,
         features=inputs.features_info, errors=errors, small_images=inputs.small_info)
+    # What skcnn.io.refit.refit_best needs to rebuild a model that takes images.
+    result.model_specs = specs
+    result.input_settings = {"small": inputs.small_info, "features": inputs.features_params}
+    return result
 
 
 # --------------------------------------------------------------------------- result

@@ -54,13 +54,13 @@ def _written_by():
     return {k: v for k, v in versions.items() if v is not None}
 
 
-def _require(module, extra_hint):
+def _require(module, install):
     try:
         return __import__(module)
     except ImportError as exc:
         raise ImportError(
-            f"skcnn.save and skcnn.load need the package {extra_hint!r} ({exc}). Install it with "
-            "pip install \"skcnn[persist]\".") from exc
+            f"skcnn.save and skcnn.load need the package {module!r} here ({exc}). Install it "
+            f"with {install}.") from exc
 
 
 # --------------------------------------------------------------------------- save
@@ -145,7 +145,7 @@ def save(estimator, path):
     """
     from ._classes import is_skcnn_object
 
-    _require("safetensors", "safetensors")
+    _require("safetensors", "pip install safetensors")
     from safetensors.torch import save as save_tensors
 
     path = _check_target(path)
@@ -157,7 +157,7 @@ def save(estimator, path):
         manifest["objects"].append(_entry(estimator, 0, "the estimator", weights))
         manifest["root"] = {"object": 0}
     else:
-        _require("skops", "skops")
+        _require("skops", 'pip install "skcnn[persist]"')
         from ._sklearn import dump_skops
 
         skops_data, objects, needs_trust = dump_skops(estimator)
@@ -360,7 +360,7 @@ def load(path, *, trusted=None):
             return restored[index]
         if root.get("skops") != _SKOPS:
             raise ModelFileError("The model file's root is damaged; save the model again.")
-        _require("skops", "skops")
+        _require("skops", 'pip install "skcnn[persist]"')
         from ._sklearn import load_skops, put_back
 
         try:

@@ -22,7 +22,7 @@ and nothing named by the file is imported or called.
 import json
 import os
 import platform
-import tempfile
+import uuid
 import zipfile
 from importlib.metadata import PackageNotFoundError, version
 
@@ -169,8 +169,7 @@ def save(estimator, path):
                             "needs_trusted": needs_trust}
     text = json.dumps(manifest, indent=1, allow_nan=False)
     folder = os.path.dirname(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(prefix=".skcnn-save-", suffix=".tmp", dir=folder)
-    os.close(handle)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
         with zipfile.ZipFile(tmp, "w") as archive:
             archive.writestr(_MANIFEST, text, compress_type=zipfile.ZIP_DEFLATED)

@@ -337,3 +337,62 @@ def test_doctor_reports_the_persistence_packages():
     groups = declared_requirements()
     assert "safetensors" in [r.name for r in groups[None]]
     assert "skops" in [r.name for r in groups["persist"]]
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_compare_save_best_then_predict_with_the_model(tmp_path, capsys):
+    """``skcnn compare --save-best`` then ``skcnn predict --model`` on scikit-image's photos:
+    the predictions are those of the best model refitted in Python."""
+    pytest.importorskip("skimage")
+    from PIL import Image
+    from skimage import data as skdata
+
+    from skcnn.cli import main
+    from skcnn.datasets import load_dataset
+    from skcnn.io.refit import refit_best
+
+    photos = []
+    for name in ("camera", "astronaut", "coffee", "chelsea", "page"):
+        path = tmp_path / f"{name}.png"
+        Image.fromarray(getattr(skdata, name)()).save(path)
+        photos.append(str(path))
+    model = tmp_path / "m.skcnn"
+    models = "pixels+svc,pixels+xgboost"
+    cache = str(tmp_path / "cache")
+    assert main(["compare", "--dataset", "lfw-faces", "--quick", "--models", models,
+                 "--save-best", str(model), "--no-plot", "--verbose", "0",
+                 "--cache", cache]) == 0
+    printed = capsys.readouterr().out
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "skcnn.cli", "predict", "--model", str(model),
+                           *photos, "--json"], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(proc.stdout)
+
+    X, y, _ = load_dataset("lfw-faces")
+    result = skcnn.compare(X, y, models=models, cv=3, random_state=0, verbose=0, quick=True,
+                           cache=cache)
+    best = refit_best(result, X, y)
+    assert f"Best model: {best.name} (accuracy {best.score:.4f} +/- {best.score_std:.4f}" \
+        in printed
+    assert best.score == result.table["accuracy_mean"].max()
+    assert [row["image"] for row in rows] == photos
+    assert [row["prediction"] for row in rows] == best.estimator.predict(photos).tolist()
+    # The file holds the pipeline that takes image files, stored without pickle.
+    info = skcnn.io.file_info(model)
+    assert info["estimator"] == "sklearn.pipeline.Pipeline"
+    assert "skcnn.data.loader.ImageLoader" in [o["class"] for o in info["objects"]] or \
+        "skcnn.pretrained.features.PretrainedFeatures" in [o["class"] for o in info["objects"]]
+
+
+def test_save_best_into_a_missing_folder_fails_before_the_comparison(tmp_path, capsys):
+    from skcnn.cli import main
+
+    target = tmp_path / "missing" / "m.skcnn"
+    assert main(["compare", "--dataset", "lfw-faces", "--save-best", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "--save-best" in err and "does not exist. Create it first" in err

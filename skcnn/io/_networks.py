@@ -100,12 +100,19 @@ def _backbone_from(plugin, model_state):
 
     Every backbone plugin accepts ``weights=<state-dict file>``: the stored
     weights are handed over that way, so a model saved with any backbone loads
-    on a machine that has never downloaded it. Where that does not fit (a timm
-    network whose ImageNet head was removed for fine-tuning), the plugin loads
+    on a machine that has never downloaded it. A timm network whose ImageNet
+    head was removed for fine-tuning is built without weights and without its
+    head instead. Where neither fits (a third-party plugin), the plugin loads
     its own pretrained weights, which the stored ones then replace.
     """
     from sklearn.base import clone
 
+    from ..pretrained.backbones import TimmBackbone
+
+    if isinstance(plugin, TimmBackbone):
+        backbone = _timm_without_head(plugin, model_state)
+        if backbone is not None:
+            return backbone
     if "weights" in plugin.get_params(deep=False):
         from safetensors.torch import save_file
 
@@ -117,6 +124,26 @@ def _backbone_from(plugin, model_state):
             except IncompatibleWeightsError:
                 pass
     return plugin.load()
+
+
+def _timm_without_head(plugin, model_state):
+    """The timm network of ``plugin`` built without weights and without its classifier,
+    when ``model_state`` is exactly that network's (else None)."""
+    from ..pretrained.backbone import Backbone
+
+    arch, tag = plugin._arch_tag()
+    model = plugin._create(arch, tag, pretrained=False)
+    if not hasattr(model, "reset_classifier"):
+        return None
+    model.reset_classifier(0)
+    own = model.state_dict()
+    if set(own) != set(model_state) or any(
+            tuple(own[k].shape) != tuple(model_state[k].shape) for k in own):
+        return None
+    model.load_state_dict(model_state, strict=True)
+    layers, default = plugin._layers(model.eval())
+    return Backbone(plugin.name, model, plugin.preprocess_config(), default_layer=default,
+                    layers=layers)
 
 
 def _prefixed(tensors, prefix):

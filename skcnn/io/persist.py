@@ -283,7 +283,11 @@ def _restore(entry, index, archive):
             raise ModelFileError(f"Entry {index} of the model file is damaged; save the model "
                                  "again.")
         for name, value in fitted.items():
-            if not isinstance(name, str) or name in params or name.startswith("__"):
+            # Fitted attributes end in "_" (private ones start with it); nothing may
+            # shadow a parameter, a method or a property of the class.
+            if (not isinstance(name, str) or not name.isidentifier() or name in params
+                    or name.startswith("__") or not (name.endswith("_") or name.startswith("_"))
+                    or hasattr(cls, name)):
                 raise ModelFileError(f"Entry {index} of the model file records a bad attribute "
                                      f"{name!r}; save the model again.")
             setattr(estimator, name, decode(value, f"{cls.__name__}.{name}"))

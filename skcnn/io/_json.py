@@ -30,8 +30,8 @@ def _unsupported(value, where):
     import torch
 
     kind = type(value).__name__
-    if isinstance(value, torch.nn.Module) or (isinstance(value, type)
-                                             and issubclass(value, torch.nn.Module)):
+    is_class = isinstance(value, type)
+    if isinstance(value, torch.nn.Module) or (is_class and issubclass(value, torch.nn.Module)):
         what = f"a torch module ({getattr(value, '__name__', kind)})"
     elif callable(value):
         what = f"a function or class ({getattr(value, '__qualname__', kind)})"

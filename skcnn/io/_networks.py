@@ -16,7 +16,8 @@ import torch
 from ..base import restore_device, seeded
 from ..exceptions import IncompatibleWeightsError, ModelFileError
 
-__all__ = ["is_estimator", "fitted_attributes", "expects_network", "network_state", "rebuild", "check_weights"]
+__all__ = ["is_estimator", "fitted_attributes", "expects_network", "network_state", "rebuild",
+           "check_weights"]
 
 #: Attributes that are rebuilt on load instead of stored (per estimator class name).
 _REBUILT = {

@@ -400,4 +400,3 @@ def file_info(path):
         return {"format_version": manifest.get("format_version"),
                 "written_by": manifest.get("written_by"), "estimator": estimator,
                 "objects": objects}
-

@@ -178,7 +178,6 @@ def refit_best(result, X, y):
                      + "; ".join(f"{n}: {r}" for n, r in skipped))
 
 
-
 def predict_images(model, images, top=5):
     """Predictions of a loaded model for ``images``, as ``skcnn predict --model`` prints them.
 

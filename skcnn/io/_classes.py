@@ -1,8 +1,17 @@
 """The classes a skcnn model file may name: skcnn's estimators and installed plugins.
 
-A model file names classes by their dotted path (``module.QualName``). Loading
-looks the name up in :func:`allowed_classes`, a table built from classes that
-are already imported (skcnn's own and the plugins installed through entry
+A model file names each class by a stable public name, not by the module that
+happens to define it, so files keep loading when skcnn's modules move:
+
+* ``skcnn.CNNClassifier``, ``skcnn.FineTunedClassifier``,
+  ``skcnn.PretrainedFeatures``, ``skcnn.ImageLoader``: the estimators;
+* ``<entry-point group>:<name>``, e.g. ``skcnn.architectures:simple_cnn`` or
+  ``skcnn.backbones:resnet50``: a plugin by its registered name;
+* ``skcnn.pretrained.TorchvisionBackbone`` and ``skcnn.pretrained.TimmBackbone``
+  (what ``"torchvision:<model>"`` and ``"timm:<model>"`` resolve to).
+
+Loading looks the name up in :func:`allowed_classes`, a table built from
+classes skcnn imports itself (its own and the plugins installed through entry
 points); it never imports a module or looks up an attribute named by the file.
 A name that is not in the table is refused before anything else happens.
 """
@@ -11,40 +20,33 @@ from ..exceptions import ModelFileError
 
 __all__ = ["class_key", "allowed_classes", "allowed_class", "is_skcnn_object"]
 
-#: The skcnn estimators a file may hold, as "module:attribute" (imported on first use).
-_ESTIMATORS = (
-    ("skcnn.scratch.classifier", "CNNClassifier"),
-    ("skcnn.pretrained.finetune", "FineTunedClassifier"),
-    ("skcnn.pretrained.features", "PretrainedFeatures"),
-    ("skcnn.data.loader", "ImageLoader"),
-)
+#: The public names of the skcnn estimators a file may hold.
+_ESTIMATORS = ("CNNClassifier", "FineTunedClassifier", "PretrainedFeatures", "ImageLoader")
 
 
-def class_key(cls):
-    """The name a file records for ``cls``: ``module.QualName``."""
-    return f"{cls.__module__}.{cls.__qualname__}"
+def allowed_classes():
+    """``{name in the file: class}`` of every class a model file may name."""
+    import skcnn
 
-
-def _estimator_classes():
-    from importlib import import_module
-
-    return [getattr(import_module(module), name) for module, name in _ESTIMATORS]
-
-
-def _plugin_classes():
     from .. import _registry
     from ..pretrained.backbones import BACKBONE_GROUP, TimmBackbone, TorchvisionBackbone
     from ..scratch._resolve import ARCHITECTURE_GROUP
 
-    classes = [TorchvisionBackbone, TimmBackbone]  # "torchvision:<name>", "timm:<name>"
+    table = {f"skcnn.{name}": getattr(skcnn, name) for name in _ESTIMATORS}
+    table["skcnn.pretrained.TorchvisionBackbone"] = TorchvisionBackbone
+    table["skcnn.pretrained.TimmBackbone"] = TimmBackbone
     for group in (ARCHITECTURE_GROUP, BACKBONE_GROUP):
-        classes += list(_registry._discover(group).values())
-    return classes
+        for name, cls in sorted(_registry._discover(group).items()):
+            table[f"{group}:{name}"] = cls
+    return table
 
 
-def allowed_classes():
-    """``{class_key: class}`` of every class a model file may name."""
-    return {class_key(cls): cls for cls in _estimator_classes() + _plugin_classes()}
+def class_key(cls):
+    """The name a file records for ``cls``, or None when a file cannot name it."""
+    for key, allowed in allowed_classes().items():
+        if allowed is cls:
+            return key
+    return None
 
 
 def allowed_class(key, where):

@@ -2,7 +2,7 @@
 
 Plain JSON values stay as they are. Everything else is a JSON object with one
 marker key, e.g. ``{"__tuple__": [32, 64]}``, ``{"__ndarray__": {...}}`` or
-``{"__object__": "skcnn.scratch.architectures.SimpleCNN", "params": {...}}``.
+``{"__object__": "skcnn.architectures:simple_cnn", "params": {...}}``.
 Decoding only knows these markers; a class is only looked up in the table of
 allowed classes (:mod:`skcnn.io._classes`), never imported by name.
 """
@@ -14,7 +14,7 @@ from pathlib import PurePath
 import numpy as np
 
 from ..exceptions import ModelFileError
-from ._classes import allowed_class, allowed_classes, class_key, is_skcnn_object
+from ._classes import allowed_class, class_key, is_skcnn_object
 
 __all__ = ["encode", "decode", "UnsupportedValueError"]
 
@@ -111,9 +111,10 @@ def encode(value, where="value"):
         return {"__preprocess__": encode(value.to_dict(), where)}
     if is_skcnn_object(value):
         key = class_key(type(value))
-        if allowed_classes().get(key) is not type(value):
+        if key is None:
             raise UnsupportedValueError(
-                f"{where} is an instance of {key}, a class that is not registered as a skcnn "
+                f"{where} is an instance of {type(value).__module__}.{type(value).__qualname__}, "
+                "a class that is not registered as a skcnn "
                 "plugin, so skcnn.load could not rebuild it without importing code named by "
                 "the file. Register it in the entry-point group skcnn.architectures (or "
                 "skcnn.backbones) of an installed package, or keep this model with "

@@ -82,7 +82,7 @@ def _check_target(path):
 
 def _entry(estimator, index, where, weights):
     from ._json import encode
-    from ._classes import allowed_classes, class_key
+    from ._classes import class_key
     from ._networks import fitted_attributes, network_state
 
     from ._networks import is_estimator
@@ -90,8 +90,9 @@ def _entry(estimator, index, where, weights):
     if not is_estimator(estimator):  # a plugin or a preprocessing config: plain data
         return {"value": encode(estimator, where)}
     key = class_key(type(estimator))
-    if allowed_classes().get(key) is not type(estimator):
-        raise ModelFileError(f"skcnn.save does not store {key} ({where}); only skcnn's estimators.")
+    if key is None:
+        raise ModelFileError(f"skcnn.save does not store {type(estimator).__qualname__} "
+                             f"({where}); only skcnn's estimators.")
     name = type(estimator).__name__
     params = {p: encode(v, f"{name}.{p}")
               for p, v in estimator.get_params(deep=False).items()}

@@ -40,6 +40,8 @@ _EXPORTS = {
     "extract_features": ".extract",
     "load_features": ".extract",
     "ExtractedFeatures": ".extract",
+    "save": ".io",
+    "load": ".io",
 }
 
 __all__ = [
@@ -65,6 +67,8 @@ __all__ = [
     "extract_features",
     "load_features",
     "ExtractedFeatures",
+    "save",
+    "load",
     "__version__",
 ]
 

@@ -35,6 +35,14 @@ def _cmd_compare(args):
     out_formats = (".md", ".markdown", ".csv", ".json", ".txt")
     if args.output and os.path.splitext(args.output)[1].lower() not in out_formats:
         return fail(f"--output {args.output!r}: use a file ending in .md, .csv, .json or .txt.")
+    if args.save_best:
+        from .exceptions import ModelFileError
+        from .io.persist import _check_target
+
+        try:
+            _check_target(args.save_best)  # before the comparison, not after it
+        except ModelFileError as exc:
+            return fail(f"--save-best: {exc}")
     plot = None if args.no_plot else (args.plot or "skcnn-compare.png")
     if plot and os.path.splitext(plot)[1].lower() not in (".png", ".svg", ".pdf"):
         return fail(f"--plot {plot!r}: use a file ending in .png, .svg or .pdf.")
@@ -75,6 +83,25 @@ def _cmd_compare(args):
     if plot:
         result.save(plot)
         print(f"Chart written to {os.path.abspath(plot)}")
+    if args.save_best:
+        return _save_best(result, X, y, args.save_best, fail)
+    return 0
+
+
+def _save_best(result, X, y, path, fail):
+    """``--save-best``: refit the best model of the table on all the data and save it."""
+    import os
+
+    from .io import save
+    from .io.refit import refit_best
+
+    try:
+        best = refit_best(result, X, y)
+        save(best.estimator, path)
+    except (ValueError, TypeError, OSError, ImportError) as exc:
+        return fail(f"--save-best: {exc}")
+    print(best.describe())
+    print(f"Model saved to {os.path.abspath(path)} (skcnn predict --model {path} IMAGE...)")
     return 0
 
 
@@ -103,6 +130,9 @@ def _cmd_predict(args):
     import json
 
     from .exceptions import InputError
+
+    if args.model:
+        return _predict_with_model(args)
     from .pretrained.predict import classify_images
 
     try:
@@ -122,6 +152,35 @@ def _cmd_predict(args):
         width = max(len(name) for name, _ in top)
         for rank, (name, p) in enumerate(top, 1):
             print(f"  {rank}. {name:{width}s}  {100 * p:5.1f}%")
+    return 0
+
+
+def _predict_with_model(args):
+    """``skcnn predict --model FILE``: classify images with a model saved by skcnn.save."""
+    import json
+
+    from .exceptions import InputError
+    from .io import load
+    from .io.refit import predict_images
+
+    try:
+        rows = predict_images(load(args.model), args.images, top=args.top)
+    except (InputError, ValueError, TypeError, OSError, ImportError) as exc:
+        print(f"skcnn predict: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([
+            {"image": str(path), "prediction": row["prediction"],
+             "predictions": [{"class": label, "probability": round(p, 6)}
+                             for label, p in row["top"]]}
+            for path, row in zip(args.images, rows)], indent=2, default=str))
+        return 0
+    for path, row in zip(args.images, rows):
+        print(f"{path}: {row['prediction']}")
+        if row["top"]:
+            width = max(len(str(label)) for label, _ in row["top"])
+            for rank, (label, p) in enumerate(row["top"], 1):
+                print(f"  {rank}. {str(label):{width}s}  {100 * p:5.1f}%")
     return 0
 
 
@@ -152,10 +211,14 @@ def build_parser():
     digits.set_defaults(func=_cmd_digits)
 
     predict = sub.add_parser(
-        "predict", help="top ImageNet classes of images",
+        "predict", help="top ImageNet classes of images, or a saved model's predictions",
         description="Classify images with a pretrained ImageNet network and print the top "
-                    "classes with their probabilities.")
+                    "classes with their probabilities; with --model, classify them with a "
+                    "model saved by skcnn.save (e.g. by skcnn compare --save-best).")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    predict.add_argument("--model", metavar="FILE", default=None,
+                         help="a model file written by skcnn.save or skcnn compare --save-best "
+                              "(instead of the ImageNet classes of --backbone)")
     predict.add_argument("--backbone", default="efficientnet_lite0",
                          help="backbone name (default: efficientnet_lite0, works offline)")
     predict.add_argument("--top", type=int, default=5, help="number of classes to show")
@@ -192,6 +255,10 @@ def build_parser():
                       help="where to write the chart (.png, .svg, .pdf; default "
                            "skcnn-compare.png in the current folder)")
     comp.add_argument("--no-plot", action="store_true", help="do not write a chart")
+    comp.add_argument("--save-best", metavar="FILE", default=None,
+                      help="refit the best model of the table on all the data and save it to "
+                           "FILE with skcnn.save (e.g. model.skcnn; use it with skcnn predict "
+                           "--model FILE)")
     comp.add_argument("--device", default="auto", help="auto (default), cpu, cuda, mps")
     comp.add_argument("--quick", action="store_true",
                       help="300 images, 3 folds, fewer epochs and trees: a smoke test")

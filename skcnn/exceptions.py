@@ -13,6 +13,7 @@ __all__ = [
     "LayerNotFoundError",
     "WeightsUnavailableError",
     "IncompatibleWeightsError",
+    "ModelFileError",
 ]
 
 
@@ -71,3 +72,12 @@ class WeightsUnavailableError(_Picklable, ValueError, OSError):
 
 class IncompatibleWeightsError(_Picklable, ValueError):
     """A weights file does not fit the network it is loaded into."""
+
+
+class ModelFileError(_Picklable, ValueError):
+    """A file given to :func:`skcnn.load` (or a path given to :func:`skcnn.save`) cannot
+    be used: not a skcnn model file, written by a newer format version, naming a class
+    that is not allowed, or holding weights that do not fit the rebuilt network.
+
+    The message says what was wrong and what to do.
+    """

@@ -61,7 +61,7 @@ def test_docs_build_without_warnings(built):
         f"sphinx-build -W failed (exit {proc.returncode}, {seconds:.0f} s); warnings:\n"
         f"{proc.stderr}\n{proc.stdout[-3000:]}")
     for page in ("index", "getting_started", "cnn_classifier", "pretrained_features",
-                 "fine_tuning", "input_formats", "compare", "classify_photo",
+                 "fine_tuning", "input_formats", "compare", "classify_photo", "saving",
                  "speed_and_memory", "plugins", "distributed", "inspection", "doctor", "api"):
         assert (html / f"{page}.html").is_file(), page
 

@@ -152,7 +152,8 @@ def compare(X, y, models=None, *, cv=5, scoring="accuracy", random_state=0, n_jo
         table=comparison_table(records, scoring), scores=fold_scores, splits=splits,
         scoring=list(scoring), classes=encoder.classes_, n_samples=n,
         split_description=split_text, features=inputs.features_info, errors=errors,
-        small_images=inputs.small_info)
+        small_images=inputs.small_info, model_specs=specs,
+        input_settings={"small": inputs.small_info, "features": inputs.features_params})
 
 
 def _configure_defaults(specs, X, **settings):

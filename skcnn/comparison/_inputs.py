@@ -70,6 +70,7 @@ class Inputs:
         self.prepared = {"raw": (X, None)}
         self.errors = {}
         self.features_info = None
+        self.features_params = None  # PretrainedFeatures' parameters, to rebuild a saved model
         self.small_info = None
 
     def get(self, kind):
@@ -93,7 +94,8 @@ class Inputs:
         if input_kind(self.X) == "array":
             images = check_array_images(self.X)
             if max(images.shape[-2:]) <= SMALL_SIZE:
-                self.small_info = {"size": tuple(images.shape[-2:]), "resized": False}
+                self.small_info = {"size": tuple(images.shape[-2:]), "resized": False,
+                                   "mode": "L" if images.shape[1] == 1 else "RGB"}
                 return self.X, None  # X as given: nothing was prepared
             mode = "L" if images.shape[1] == 1 else "RGB"
         else:
@@ -103,7 +105,7 @@ class Inputs:
         small = ImageLoader(size=SMALL_SIZE, mode=mode).fit_transform(self.X)
         seconds = time.perf_counter() - start
         self.log(f"{seconds:.1f} s")
-        self.small_info = {"size": (SMALL_SIZE, SMALL_SIZE), "resized": True}
+        self.small_info = {"size": (SMALL_SIZE, SMALL_SIZE), "resized": True, "mode": mode}
         return small, seconds
 
     def _pixels(self):
@@ -127,6 +129,7 @@ class Inputs:
                  f"{n} images ...")
         start = time.perf_counter()
         params = self._extractor_params()
+        self.features_params = dict(params)
         extractor = PretrainedFeatures(**params).fit(self.X)
         features = extractor.transform(self.X)
         seconds = time.perf_counter() - start

@@ -81,10 +81,17 @@ class ComparisonResult:
         n_images, n_features, seconds, images_per_s, device.
     errors : dict
         Model name -> full traceback of its failure.
+    model_specs : dict
+        Model name -> the :class:`ModelSpec` that ran (estimator and input kind).
+    input_settings : dict
+        How each model's input was made from the images (``small``: size and
+        mode of the small images; ``features``: PretrainedFeatures' parameters),
+        so that :func:`skcnn.io.refit_best` can rebuild a model that takes images.
     """
 
     def __init__(self, *, table, scores, splits, scoring, classes, n_samples, split_description,
-                 features=None, errors=None, small_images=None):
+                 features=None, errors=None, small_images=None, model_specs=None,
+                 input_settings=None):
         self.table = table
         self.scores = scores
         self.splits = splits
@@ -95,6 +102,8 @@ class ComparisonResult:
         self.features = features
         self.errors = errors or {}
         self.small_images = small_images
+        self.model_specs = model_specs or {}
+        self.input_settings = input_settings or {}
 
     # ------------------------------------------------------------------ display
     def _display(self, markdown=False):

@@ -16,6 +16,7 @@ import torch
 from ..utils._hardware import restore_device
 from ..utils._random import seeded
 from ..exceptions import IncompatibleWeightsError, ModelFileError
+from ..pretrained.weights import state_differences
 
 __all__ = ["is_estimator", "fitted_attributes", "expects_network", "network_state", "rebuild",
            "check_weights"]
@@ -71,20 +72,8 @@ def network_state(estimator):
 
 def check_weights(module, tensors, what):
     """Refuse ``tensors`` unless their names and shapes are exactly ``module``'s."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in tensors]
-    unexpected = [k for k in tensors if k not in own]
-    wrong = [k for k in own if k in tensors and tuple(own[k].shape) != tuple(tensors[k].shape)]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing ({', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])})")
-        if wrong:
-            k = wrong[0]
-            parts.append(f"{len(wrong)} with other shapes (e.g. {k}: {tuple(tensors[k].shape)} "
-                         f"in the file, {tuple(own[k].shape)} in the rebuilt network)")
+    parts = state_differences(module, tensors)
+    if parts:
         raise ModelFileError(
             f"The weights in the model file do not fit the network rebuilt for {what}: "
             f"{'; '.join(parts)}. The file is damaged, was edited, or was written for another "

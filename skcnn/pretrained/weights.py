@@ -138,26 +138,32 @@ def _summarise(keys, limit=5):
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
-def load_into(model, state_dict, source, backbone):
-    """``model.load_state_dict(state_dict)`` (strict) with an error that says what differs."""
+def state_differences(model, state_dict):
+    """How ``state_dict`` differs from ``model``'s own by name and shape, as phrases (empty: fits)."""
     own = model.state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
     wrong = [
         k for k in own if k in state_dict and tuple(own[k].shape) != tuple(state_dict[k].shape)
     ]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing ({_summarise(missing)})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected ({_summarise(unexpected)})")
-        if wrong:
-            k = wrong[0]
-            parts.append(
-                f"{len(wrong)} with other shapes (e.g. {k}: {tuple(state_dict[k].shape)} in the "
-                f"file, {tuple(own[k].shape)} in the network)"
-            )
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing ({_summarise(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected ({_summarise(unexpected)})")
+    if wrong:
+        k = wrong[0]
+        parts.append(
+            f"{len(wrong)} with other shapes (e.g. {k}: {tuple(state_dict[k].shape)} in the "
+            f"file, {tuple(own[k].shape)} in the network)"
+        )
+    return parts
+
+
+def load_into(model, state_dict, source, backbone):
+    """``model.load_state_dict(state_dict)`` (strict) with an error that says what differs."""
+    parts = state_differences(model, state_dict)
+    if parts:
         raise IncompatibleWeightsError(
             f"The weights in {source} do not fit backbone {backbone!r}: keys "
             f"{'; '.join(parts)}. Pass weights saved from the same architecture "

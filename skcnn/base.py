@@ -24,6 +24,7 @@ from .utils._dask import limit_torch_threads
 from .utils._hardware import release_device_memory, resolve_device, restore_device
 from .utils._random import seed_from, seeded
 from .data.augment import AUGMENT_PRESETS, make_augmentation
+from .data.labels import check_label_types
 from ._engine import CosineDecay, EpochProgressBar, TensorBatches, TrainingNet, averaged_proba
 from .exceptions import InputError
 from .plugins import InputMeta, NamedPluginParamsMixin
@@ -245,6 +246,7 @@ class BaseImageClassifier(NamedPluginParamsMixin, ClassifierMixin, BaseEstimator
                 f"X has {n_samples} images but y has {len(y)} labels; pass exactly one "
                 "label per image."
             )
+        check_label_types(y)  # a clear error where NumPy's sort would raise TypeError
         check_classification_targets(y)
         if resume:
             unseen = np.setdiff1d(y, self.classes_)

@@ -29,7 +29,6 @@ networks distinguish; keep high-bit-depth content as a float array in
 [0, 1] to skip that rounding for :class:`~skcnn.CNNClassifier`.
 """
 
-import numbers
 import os
 import warnings
 from pathlib import Path
@@ -65,8 +64,8 @@ def _item_kind(item):
         return "path"
     if isinstance(item, Image.Image):
         return "pil"
-    if hasattr(item, "shape") or isinstance(item, (list, tuple, numbers.Number)):
-        return "array"  # an array per image, nested lists of pixel values, or numbers
+    if hasattr(item, "shape") or isinstance(item, (list, tuple)):
+        return "array"  # an array per image, or nested lists of pixel values
     raise InputError(
         f"Unsupported image of type {type(item).__name__}; pass file paths, PIL images, or a "
         "NumPy array of images."
@@ -127,11 +126,14 @@ def collect_images(X):
             items = list(column)  # paths (or PIL images) in a Series or one column
         else:
             if len(X) == 0:
-                raise InputError("X is empty (0 images); pass at least one image.")
+                raise InputError("X is empty (0 samples); pass at least one image.")
             return X, "array"
     elif isinstance(X, np.ndarray):
-        if X.dtype.kind in "US" or (X.dtype == object and X.size
-                                    and _is_path_or_pil(X.flat[0])):
+        if X.dtype == object and X.ndim == 1 and X.size and (
+                _is_path_or_pil(X[0]) or hasattr(X[0], "shape")):
+            items = list(X)  # paths, PIL images or per-image arrays (of any sizes)
+        elif X.dtype.kind in "US" or (X.dtype == object and X.size
+                                      and _is_path_or_pil(X.flat[0])):
             if X.ndim == 2 and X.shape[1] == 1:
                 X = X[:, 0]
             if X.ndim != 1:
@@ -142,10 +144,18 @@ def collect_images(X):
             items = list(X)
         else:
             if X.ndim >= 1 and len(X) == 0:
-                raise InputError("X is empty (0 images); pass at least one image.")
+                raise InputError("X is empty (0 samples); pass at least one image.")
             return X, "array"
-    elif hasattr(X, "__array__") or (hasattr(X, "shape") and hasattr(X, "dtype")):
-        return X, "array"  # tensors, sparse matrices (check_array explains those)
+    elif hasattr(X, "__array__") and not hasattr(X, "tocsr"):
+        try:  # polars and other array-likes may hold paths too
+            converted = np.asarray(X)
+        except Exception:  # noqa: BLE001 - e.g. a CUDA tensor: check_array explains it
+            return X, "array"
+        if converted.dtype.kind in "USO":
+            return collect_images(converted)
+        return X, "array"  # tensors, ...
+    elif hasattr(X, "shape") and hasattr(X, "dtype"):
+        return X, "array"  # sparse matrices: check_array explains those
     if items is None:
         try:
             items = list(X)  # lists, tuples, generators, ...: read once
@@ -155,7 +165,7 @@ def collect_images(X):
                 "array of images, a list of PIL images or a list of file paths."
             ) from None
     if not items:
-        raise InputError("X is empty (0 images); pass at least one image or path.")
+        raise InputError("X is empty (0 samples); pass at least one image or path.")
     kinds = {_item_kind(item) for item in items}
     if len(kinds) > 1:
         raise InputError(

@@ -78,7 +78,7 @@ def image_input(estimator, X, *, reset, kinds=KINDS, pretrained=True, input_shap
         The kinds ``estimator`` accepts.
     pretrained : bool, default=True
         Arrays are for a pretrained network's PIL preprocessing: floats are
-        expected in [0, 1] (clipped, with a warning), 1, 3 or 4 channels and
+        expected in [0, 1] (clipped, with a warning), 1 to 4 channels and
         at least 2 pixels. False (the CNN): any float values and channels.
     input_shape : tuple of int, default=None
         Shape flat 2-D rows are reshaped to; with ``reset``, an error for
@@ -122,7 +122,10 @@ def image_input(estimator, X, *, reset, kinds=KINDS, pretrained=True, input_shap
         images = images_to_array(X, input_shape=input_shape if ndim == 2 else None,
                                  data_format=data_format)
     if estimator is not None:
-        encoding = pixel_encoding(X.to_numpy() if hasattr(X, "iloc") else X)
+        try:
+            encoding = pixel_encoding(X.to_numpy() if hasattr(X, "iloc") else X)
+        except (TypeError, ValueError):  # not convertible to NumPy (a GPU tensor): no record
+            encoding = None
         if reset:
             estimator.n_features_in_ = math.prod(images.shape[1:])
             estimator._pixel_encoding = encoding

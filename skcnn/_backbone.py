@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from ._inspection_target import InspectionTarget
-from .data.images import input_kind
-from .data.transforms import ImageItems, PilPreprocess, check_array_images, prepare_tensor
+from .data.inputs import image_input
+from .data.transforms import ImageItems, PilPreprocess, prepare_tensor
 from .exceptions import LayerNotFoundError
 
 __all__ = ["Backbone", "LayerOutput", "FORWARD_FEATURES"]
@@ -200,8 +200,7 @@ class Backbone:
 
     def _preprocessed(self, X):
         """Images (array, PIL images or paths) as :attr:`model` is fed: float32 (N, C, H, W)."""
-        kind = input_kind(X)
-        items = check_array_images(X) if kind == "array" else list(X)
+        items, kind = image_input(None, X, reset=False)
         return prepare_tensor(ImageItems(items, kind, PilPreprocess.from_config(self.preprocess)),
                               num_workers=0)
 

@@ -18,7 +18,7 @@ from skorch.callbacks import Callback, EpochTimer
 from skorch.utils import TeeGenerator
 from ._progress import tqdm
 
-__all__ = ["TensorBatches", "BatchIterator", "ImageNet", "EpochProgressBar", "CosineDecay",
+__all__ = ["TensorBatches", "BatchIterator", "TrainingNet", "EpochProgressBar", "CosineDecay",
            "averaged_proba"]
 
 

@@ -8,8 +8,9 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import (HasMethods, Hidden, Interval, Options, RealNotInt,
                                              StrOptions, validate_parameter_constraints,
                                              validate_params)
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import _check_sample_weight, _check_y
 
 __all__ = ["_fit_context", "HasMethods", "Hidden", "Interval", "Options", "RealNotInt",
            "StrOptions", "validate_parameter_constraints", "validate_params",
-           "_check_sample_weight", "_check_y"]
+           "_check_sample_weight", "_check_y", "_get_output_config"]

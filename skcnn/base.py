@@ -27,6 +27,7 @@ from .utils._hardware import release_device_memory, resolve_device, restore_devi
 from .utils._random import seed_from, seeded
 from .data.augment import AUGMENT_PRESETS, make_augmentation
 from ._inspection_target import InspectionTarget
+from .data.labels import check_label_types
 from ._engine import CosineDecay, EpochProgressBar, TensorBatches, TrainingNet, averaged_proba
 from .exceptions import InputError
 from .plugins import InputMeta, NamedPluginParamsMixin
@@ -266,6 +267,7 @@ class BaseImageClassifier(NamedPluginParamsMixin, ClassifierMixin, BaseEstimator
                 f"X has {n_samples} images but y has {len(y)} labels; pass exactly one "
                 "label per image."
             )
+        check_label_types(y)  # a clear error where NumPy's sort would raise TypeError
         check_classification_targets(y)
         if resume:
             unseen = np.setdiff1d(y, self.classes_)

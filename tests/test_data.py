@@ -105,12 +105,23 @@ def test_uint8_is_scaled_to_unit_interval(rng):
     np.testing.assert_allclose(out[:, 0], X / 255.0, rtol=1e-6)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
-def test_other_numeric_types_are_not_rescaled(dtype):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_floats_are_not_rescaled(dtype):
     X = (np.arange(2 * 4 * 4).reshape(2, 4, 4) * 3).astype(dtype)  # values up to 93
     out = images_to_array(X)
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out[:, 0], X.astype(np.float32))
+
+
+def test_integers_within_0_255_are_read_as_8_bit_whatever_their_dtype():
+    X = (np.arange(2 * 4 * 4).reshape(2, 4, 4) * 3)  # values up to 93
+    np.testing.assert_array_equal(images_to_array(X.astype(np.int64)),
+                                  images_to_array(X.astype(np.uint8)))
+
+
+def test_integers_outside_0_65535_are_not_rescaled():
+    X = (np.arange(2 * 4 * 4).reshape(2, 4, 4) * 3 - 10).astype(np.int64)  # negative values
+    np.testing.assert_array_equal(images_to_array(X)[:, 0], X.astype(np.float32))
 
 
 def test_nested_lists_are_accepted():

@@ -32,6 +32,7 @@ from sklearn.svm import SVC
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skcnn import PretrainedFeatures
+from skcnn.data.inputs import image_input
 from skcnn.pretrained import EfficientNetLite0
 from skcnn.pretrained import cache as feature_cache
 from skcnn.pretrained import features as features_module
@@ -282,7 +283,7 @@ def test_damaged_files_are_recomputed_and_repaired(faces, tmp_path):
     reference = PretrainedFeatures(batch_size=8, **FAST).fit(X).transform(X)
     assert np.array_equal(est.transform(X), reference)
     store = feature_cache.FeatureStore(folder, est._cache_key_settings, est.n_features_out_)
-    keys = feature_cache.image_keys(est._check_input(X, reset=False)[0], "array")
+    keys = feature_cache.image_keys(image_input(est, X, reset=False).items, "array")
     files = [store.path(key) for key in keys]
     assert all(f.is_file() for f in files)
     size = files[0].stat().st_size

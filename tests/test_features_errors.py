@@ -168,13 +168,13 @@ def test_empty_array(features):
 
 
 def test_mixed_paths_and_arrays(features, good_files, chelsea):
-    with pytest.raises(InputError, match="mixes array and path") as info:
+    with pytest.raises(InputError, match="mixes arrays of images and file paths") as info:
         features.transform([good_files[0], chelsea])
     assert "one kind only" in str(info.value)
 
 
 def test_mixed_paths_and_pil_images(features, good_files, chelsea):
-    with pytest.raises(InputError, match="mixes path and pil"):
+    with pytest.raises(InputError, match="mixes PIL images and file paths"):
         features.transform([Image.fromarray(chelsea), good_files[0]])
 
 

@@ -10,18 +10,26 @@ How input is read
   a perfect square becomes a square one-channel image (784 -> 1x28x28, as
   flat MNIST rows are), and any other row becomes a one-pixel-high image
   ``1 x 1 x D`` (tabular data, as scikit-learn's estimator checks feed).
-* ``uint8`` pixels are scaled to [0, 1]; every other numeric type is cast to
+* Integer pixels are scaled to [0, 1] by the range of their encoding (see
+  :func:`pixel_encoding`): ``uint8`` by 255, ``uint16`` by 65535 (its full
+  range, as scikit-image's ``img_as_float`` and torchvision do: the absolute
+  brightness is kept, so two images of different exposure stay different).
+  Other integer types say nothing about the encoding, so their values do:
+  0-255 is read as 8-bit, 0-65535 as 16-bit, anything else (negative values,
+  larger numbers) is kept unscaled. Floats and booleans are cast to
   ``float32`` unchanged.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.utils.validation import check_array
 
 from ..exceptions import InputError
 
-__all__ = ["DATA_FORMATS", "images_to_array", "input_ndim", "infer_data_format", "flat_to_image_shape"]
+__all__ = ["DATA_FORMATS", "images_to_array", "input_ndim", "infer_data_format",
+           "flat_to_image_shape", "PixelEncoding", "pixel_encoding"]
 
 DATA_FORMATS = ("auto", "channels_first", "channels_last")
 _COMMON_CHANNELS = (1, 3, 4)
@@ -80,10 +88,96 @@ def flat_to_image_shape(n_features, input_shape=None):
     return (1, 1, n_features)
 
 
-def _to_float32(array):
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / np.float32(255.0)
-    return array.astype(np.float32, copy=False)
+class PixelEncoding(NamedTuple):
+    """How the numbers of an image array are read as intensities.
+
+    Attributes
+    ----------
+    dtype : str
+        The array's dtype, e.g. ``'uint8'``.
+    scale : float or None
+        The values are divided by it (255 for 8-bit, 65535 for 16-bit);
+        None keeps them as they are (floats, unscaled integers).
+    low, high : float
+        Smallest and largest value (NaN for an empty array; 0 and 255 for
+        ``uint8``, which is not scanned).
+    """
+
+    dtype: str
+    scale: float | None
+    low: float
+    high: float
+
+    def describe(self):
+        """A few words for messages, e.g. ``'8-bit integers (uint8, divided by 255)'``."""
+        if self.scale == 255:
+            return f"8-bit integers ({self.dtype}, divided by 255)"
+        if self.scale == 65535:
+            return f"16-bit integers ({self.dtype}, divided by 65535)"
+        kind = "floats" if self.dtype.startswith(("float", "bool")) else "integers"
+        return f"{kind} ({self.dtype}) from {self.low:.4g} to {self.high:.4g}, not scaled"
+
+    @property
+    def intensities(self):
+        """Whether the values end up as [0, 1] intensities."""
+        return self.scale is not None or (self.low >= -1e-6 and self.high <= 1 + 1e-6)
+
+
+def pixel_encoding(array):
+    """The :class:`PixelEncoding` of an image array: what one unit of its values means.
+
+    ``uint8`` is 8-bit (divided by 255) and ``uint16`` 16-bit (divided by
+    65535), whatever the values. Any other integer type is read by its
+    values: all within 0-255 as 8-bit, within 0-65535 as 16-bit, else
+    unscaled. Floats and booleans are never scaled.
+    """
+    array = np.asarray(array)
+    if array.dtype == np.uint8:  # the common case needs no pass over the pixels
+        return PixelEncoding("uint8", 255.0, 0.0, 255.0)
+    if array.size and array.dtype.kind in "biuf":
+        low, high = float(np.min(array)), float(np.max(array))
+    else:
+        low = high = float("nan")
+    dtype = array.dtype
+    scale = None
+    if dtype == np.uint16:
+        scale = 65535.0
+    elif dtype.kind in "iu" and array.size and low >= 0:
+        scale = 255.0 if high <= 255 else 65535.0 if high <= 65535 else None
+    return PixelEncoding(str(dtype), scale, low, high)
+
+
+def encoding_mismatch(fitted, current):
+    """Why images read with encoding ``current`` do not match those seen in fit, or None.
+
+    Only differences that change how the same pixels are read count: integers
+    scaled to [0, 1] against floats (or integers) left outside [0, 1], and
+    8-bit values stored in a 16-bit array when fit saw 8-bit images. Two
+    encodings that both give [0, 1] intensities (8-bit, 16-bit, floats in
+    [0, 1]) are compatible: they describe brightness the same way.
+    """
+    if fitted is None or current is None or fitted.scale == current.scale:
+        return None
+    if fitted.intensities and current.intensities:
+        if {fitted.scale, current.scale} == {255.0, 65535.0}:
+            wide = fitted if fitted.scale == 65535.0 else current
+            if wide.dtype == "uint16" and wide.high <= 255:
+                return (f"X holds {current.describe()}, but its values are all <= 255, like the "
+                        f"{fitted.describe()} seen in fit: read as 16-bit they are 257 times "
+                        "darker. Convert X to the dtype used in fit (e.g. X.astype(np.uint8)).")
+        return None
+    return (f"X holds {current.describe()}, but fit saw {fitted.describe()}: the same pixels "
+            "are read differently and the results will differ. Pass X in the dtype and range "
+            "used in fit (e.g. uint8 0-255, or floats in [0, 1]), or fit again.")
+
+
+def scale_to_float32(array, encoding=None):
+    """``array`` as ``float32``, divided by its encoding's scale (see :func:`pixel_encoding`)."""
+    encoding = pixel_encoding(array) if encoding is None else encoding
+    out = np.asarray(array).astype(np.float32)
+    if encoding.scale is not None:
+        out /= np.float32(encoding.scale)
+    return out
 
 
 def images_to_array(X, *, input_shape=None, data_format="auto"):
@@ -104,7 +198,16 @@ def images_to_array(X, *, input_shape=None, data_format="auto"):
     """
     if data_format not in DATA_FORMATS:
         raise InputError(f"data_format must be one of {DATA_FORMATS}; got {data_format!r}.")
-    raw = X if hasattr(X, "ndim") and hasattr(X, "dtype") else None
+    raw = None  # X as a NumPy array, when it is one already or cheaply becomes one
+    if isinstance(X, np.ndarray):
+        raw = X
+    elif hasattr(X, "iloc"):  # pandas
+        raw = X.to_numpy()
+    elif isinstance(X, (list, tuple)) or (hasattr(X, "__array__") and not hasattr(X, "tocsr")):
+        try:  # nested lists of ints, tensors: their dtype and values decide the encoding too
+            raw = np.asarray(X)
+        except (ValueError, TypeError):  # ragged: check_array reports it
+            raw = None
     ndim = getattr(X, "ndim", None)
     if ndim is None:
         ndim = np.asarray(X, dtype=object).ndim if not hasattr(X, "iloc") else 2
@@ -121,16 +224,17 @@ def images_to_array(X, *, input_shape=None, data_format="auto"):
             f"array of shape {getattr(X, 'shape', '?')}. Video or volumetric input is not "
             "supported: reshape it to a batch of 2-D images."
         )
-    keep_uint8 = raw is not None and raw.dtype == np.uint8
+    encoding = pixel_encoding(raw) if raw is not None and raw.dtype.kind in "biu" else None
+    keep_integers = encoding is not None and encoding.scale is not None
     array = check_array(
         X,
         allow_nd=True,
-        dtype=None if keep_uint8 else [np.float32, np.float64],
+        dtype=None if keep_integers else [np.float32, np.float64],
         ensure_all_finite=False,
         ensure_min_samples=1,
         input_name="X",
     )
-    if not keep_uint8 and not np.isfinite(array).all():
+    if not keep_integers and not np.isfinite(array).all():
         bad = ~np.isfinite(array.reshape(len(array), -1))
         first = int(np.flatnonzero(bad.any(axis=1))[0])
         kind = "NaN" if np.isnan(array).any() else "infinity"
@@ -154,4 +258,6 @@ def images_to_array(X, *, input_shape=None, data_format="auto"):
         fmt = infer_data_format(array.shape) if data_format == "auto" else data_format
         if fmt == "channels_last":
             array = array.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(_to_float32(array))
+    if keep_integers:
+        return np.ascontiguousarray(scale_to_float32(array, encoding))
+    return np.ascontiguousarray(array.astype(np.float32, copy=False))

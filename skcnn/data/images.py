@@ -4,65 +4,190 @@ Pretrained networks take inputs of any size and mode (grayscale, RGBA,
 palette) and convert them to what the network needs; this module is where
 files are opened and every failure is turned into an error that names the
 offending file or item.
+
+How a file's pixels are read
+----------------------------
+Every image, from a file or given as a PIL image, is read as its file means
+it (:func:`readable_image`): the EXIF orientation is applied (a portrait
+photo taken with the camera turned stays upright), 8-bit images are used as
+they are, and images of more than 8 bits per pixel are scaled to the 0-255
+range the networks' preprocessing works in:
+
+* 16-bit integer images (PNG and TIFF modes ``I;16``, and mode ``I`` with
+  values within 0-65535, as Pillow opens 16-bit PNGs) are divided by 65535,
+  their format's full range: the absolute brightness is kept, so two images
+  of different exposure stay different (stretching each image to its own
+  minimum and maximum would make them alike). The same rule as for
+  ``uint16`` arrays (:func:`skcnn.data.arrays.pixel_encoding`).
+* 32-bit float images (TIFF mode ``F``) are read as intensities in [0, 1].
+  When their values lie outside [0, 1] they are stretched from their own
+  minimum and maximum to [0, 1], with a warning; so are 32-bit integer
+  images outside 0-65535.
+
+The result is an 8-bit image (256 levels), finer than what the pretrained
+networks distinguish; keep high-bit-depth content as a float array in
+[0, 1] to skip that rounding for :class:`~skcnn.CNNClassifier`.
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..exceptions import InputError
 
-__all__ = ["input_kind", "open_image", "array_to_pil", "as_rgb"]
+__all__ = ["KINDS", "collect_images", "input_kind", "open_image", "readable_image",
+           "array_to_pil", "as_rgb", "DECODING_VERSION"]
+
+#: Changes whenever files decode to different pixels (a cache key part):
+#: 2 applies EXIF orientation and scales 16-bit and float images.
+DECODING_VERSION = 2
+
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+
+
+#: The kinds of input: one array of images, PIL images, or image file paths.
+KINDS = ("array", "pil", "path")
+
+#: How messages name each kind.
+KIND_WORDS = {"array": "arrays of images", "pil": "PIL images", "path": "file paths"}
 
 
 def _is_path(item):
     return isinstance(item, (str, os.PathLike))
 
 
-def input_kind(X):
-    """Classify ``X`` as ``'array'``, ``'pil'`` or ``'path'``.
+def _item_kind(item):
+    if _is_path(item):
+        return "path"
+    if isinstance(item, Image.Image):
+        return "pil"
+    if hasattr(item, "shape") or isinstance(item, (list, tuple)):
+        return "array"  # an array per image, or nested lists of pixel values
+    raise InputError(
+        f"Unsupported image of type {type(item).__name__}; pass file paths, PIL images, or a "
+        "NumPy array of images."
+    )
+
+
+def _size_words(shape):
+    return "x".join(map(str, shape)) if shape else "a single number"
+
+
+def _stack(items):
+    """One array from per-image arrays (or nested lists); a clear error when sizes differ."""
+    shapes = []
+    for item in items:
+        shape = np.shape(item) if not isinstance(item, (list, tuple)) else None
+        if shape is None:
+            try:
+                shape = np.shape(np.asarray(item))
+            except ValueError:  # ragged nested lists
+                shape = ("ragged",)
+        shapes.append(tuple(shape))
+    distinct = list(dict.fromkeys(shapes))
+    if len(distinct) > 1:
+        examples = ", ".join(_size_words(s) for s in distinct[:3])
+        raise InputError(
+            f"images differ in size ({len(distinct)} different shapes, e.g. {examples}): "
+            "resize them to one size, or use ImageLoader(size=...) to load and resize them "
+            "(make_pipeline(ImageLoader(size=64), ...))."
+        )
+    if all(isinstance(item, np.ndarray) for item in items):
+        return np.stack(items)  # keeps the dtype, which decides how pixels are scaled
+    return np.asarray(items)
+
+
+def collect_images(X):
+    """``(X, kind)``: the images in ``X`` and their kind, with containers unpacked.
+
+    Arrays (and array-likes such as tensors and DataFrames of flat rows) are
+    returned as given; paths and PIL images as a list; per-image arrays in a
+    list as one stacked array. Iterables are read once.
 
     Raises
     ------
     InputError
-        For an empty input, or a list that mixes kinds (paths and arrays, ...).
+        For a single path or PIL image, an empty input, a mix of kinds,
+        unsupported items, and per-image arrays of different sizes.
     """
     if isinstance(X, (str, os.PathLike)):
         raise InputError(
             f"X is a single path ({str(X)!r}); pass a list of paths, e.g. [{str(X)!r}]."
         )
-    if hasattr(X, "shape") and hasattr(X, "dtype") and not isinstance(X, Image.Image):
-        if len(X) == 0:
-            raise InputError("X is empty (0 images); pass at least one image.")
-        return "array"
     if isinstance(X, Image.Image):
         raise InputError("X is a single PIL image; pass a list of images, e.g. [image].")
-    if hasattr(X, "__array__") or hasattr(X, "iloc"):  # array-likes and DataFrames
-        return "array"
-    items = list(X)
-    if not items:
-        raise InputError("X is empty (0 images); pass at least one image or path.")
-    kinds = set()
-    for item in items:
-        if _is_path(item):
-            kinds.add("path")
-        elif isinstance(item, Image.Image):
-            kinds.add("pil")
-        elif hasattr(item, "shape") or isinstance(item, (list, tuple)):
-            kinds.add("array")  # an array per image, or nested lists of pixel values
+    items = None
+    if hasattr(X, "iloc"):  # pandas
+        column = X if X.ndim == 1 else (X.iloc[:, 0] if X.shape[1] == 1 else None)
+        if column is not None and len(column) and column.dtype.kind not in "biufc":
+            items = list(column)  # paths (or PIL images) in a Series or one column
         else:
+            if len(X) == 0:
+                raise InputError("X is empty (0 samples); pass at least one image.")
+            return X, "array"
+    elif isinstance(X, np.ndarray):
+        if X.dtype == object and X.ndim == 1 and X.size and (
+                _is_path_or_pil(X[0]) or hasattr(X[0], "shape")):
+            items = list(X)  # paths, PIL images or per-image arrays (of any sizes)
+        elif X.dtype.kind in "US" or (X.dtype == object and X.size
+                                      and _is_path_or_pil(X.flat[0])):
+            if X.ndim == 2 and X.shape[1] == 1:
+                X = X[:, 0]
+            if X.ndim != 1:
+                raise InputError(
+                    f"X is a {X.ndim}D array of strings of shape {X.shape}; pass the file "
+                    "paths as a 1-D list or array."
+                )
+            items = list(X)
+        else:
+            if X.ndim >= 1 and len(X) == 0:
+                raise InputError("X is empty (0 samples); pass at least one image.")
+            return X, "array"
+    elif hasattr(X, "__array__") and not hasattr(X, "tocsr"):
+        try:  # polars and other array-likes may hold paths too
+            converted = np.asarray(X)
+        except Exception:  # noqa: BLE001 - e.g. a CUDA tensor: check_array explains it
+            return X, "array"
+        if converted.dtype.kind in "USO":
+            return collect_images(converted)
+        return X, "array"  # tensors, ...
+    elif hasattr(X, "shape") and hasattr(X, "dtype"):
+        return X, "array"  # sparse matrices: check_array explains those
+    if items is None:
+        try:
+            items = list(X)  # lists, tuples, generators, ...: read once
+        except TypeError:
             raise InputError(
-                f"Unsupported image of type {type(item).__name__}; pass file paths, PIL "
-                "images, or a NumPy array of images."
-            )
+                f"X of type {type(X).__name__} is not a collection of images; pass a NumPy "
+                "array of images, a list of PIL images or a list of file paths."
+            ) from None
+    if not items:
+        raise InputError("X is empty (0 samples); pass at least one image or path.")
+    kinds = {_item_kind(item) for item in items}
     if len(kinds) > 1:
         raise InputError(
-            f"X mixes {' and '.join(sorted(kinds))} items; pass one kind only (all paths, "
-            "all PIL images, or one array)."
+            f"X mixes {' and '.join(sorted(KIND_WORDS[k] for k in kinds))}; pass one kind "
+            "only (all paths, all PIL images, or one array)."
         )
-    return kinds.pop()
+    kind = kinds.pop()
+    if kind == "array":
+        return _stack(items), kind
+    return items, kind
+
+
+def _is_path_or_pil(item):
+    return _is_path(item) or isinstance(item, Image.Image)
+
+
+def input_kind(X):
+    """Classify ``X`` as ``'array'``, ``'pil'`` or ``'path'`` (see :func:`collect_images`).
+
+    An iterator is consumed: call :func:`collect_images` to keep its items.
+    """
+    return collect_images(X)[1]
 
 
 def open_image(path):
@@ -82,7 +207,9 @@ def open_image(path):
     try:
         with Image.open(path) as image:
             image.load()  # decode now, so a truncated file fails here
-            return image.copy() if image.mode != "P" else image.convert("RGBA")
+            return readable_image(image, name=repr(str(path)))
+    except InputError:
+        raise
     except UnidentifiedImageError:
         raise InputError(
             f"{str(path)!r} is not an image file that Pillow can read (JPEG, PNG, ...)."
@@ -90,6 +217,50 @@ def open_image(path):
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"Could not decode image {str(path)!r}: {exc}. The file may be "
                          "truncated or corrupt; re-export or remove it.") from None
+
+
+def readable_image(image, name="an image"):
+    """A new 8-bit PIL image with ``image``'s content as its file means it.
+
+    Applies the EXIF orientation, expands palettes to RGBA and scales
+    16-bit and float images to 0-255 (see the module docstring). ``name``
+    names the image in warnings and errors.
+    """
+    try:
+        upright = ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block: keep the pixels as stored
+        upright = image.copy()
+    if upright is None:  # pragma: no cover - only with in_place=True
+        upright = image.copy()
+    if upright.mode == "P":
+        return upright.convert("RGBA")
+    if upright.mode not in _SIXTEEN_BIT_MODES and upright.mode not in ("I", "F"):
+        return upright
+    values = np.asarray(upright)
+    if upright.mode in _SIXTEEN_BIT_MODES:
+        unit = values.astype(np.float32) / np.float32(65535.0)
+    else:
+        values = values.astype(np.float64)
+        if not np.isfinite(values).all():
+            raise InputError(f"{name} holds NaN or infinite pixel values "
+                             f"({int((~np.isfinite(values)).sum())} of them); images must hold "
+                             "finite numbers. Fix or remove the file.")
+        low, high = float(values.min()), float(values.max())
+        if upright.mode == "I" and low >= 0 and high <= 65535:
+            unit = values / 65535.0
+        elif upright.mode == "F" and low >= -1e-6 and high <= 1 + 1e-6:
+            unit = values
+        else:
+            kind = "32-bit integer" if upright.mode == "I" else "float"
+            expected = "0-65535" if upright.mode == "I" else "[0, 1]"
+            warnings.warn(
+                f"{name} is a {kind} image with values from {low:.6g} to {high:.6g}, outside "
+                f"{expected}; it is stretched from its own minimum and maximum to [0, 1]. "
+                f"Save it with values in {expected} to keep its absolute brightness.",
+                UserWarning, stacklevel=3)
+            unit = (values - low) / (high - low) if high > low else np.zeros_like(values)
+    eight_bit = np.clip(np.rint(unit * 255.0), 0, 255).astype(np.uint8)
+    return Image.fromarray(eight_bit)
 
 
 def array_to_pil(image, channels_first=None):

@@ -2,13 +2,12 @@
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from .._sklearn_compat import StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
+from .._sklearn_compat import StrOptions, _get_output_config
 from ..exceptions import InputError
-from .arrays import input_ndim
-from .images import array_to_pil, as_rgb, input_kind, open_image
-from .transforms import check_array_images
+from .images import array_to_pil, as_rgb, open_image, readable_image
+from .inputs import image_input
 
 __all__ = ["ImageLoader"]
 
@@ -21,6 +20,14 @@ class ImageLoader(TransformerMixin, BaseEstimator):
     loading step explicit:
     ``make_pipeline(ImageLoader(size=64), CNNClassifier())``.
     :class:`~skcnn.PretrainedFeatures` accepts paths directly.
+
+    Files are read as they mean it (EXIF orientation applied, 16-bit and
+    float images scaled to 0-255, see :mod:`skcnn.data.images`); paths may
+    come in any container (list, Series, one-column DataFrame, generator).
+
+    With ``set_output(transform="pandas")`` (or ``"polars"``) the images are
+    returned flattened, one row per image, with the columns of
+    :meth:`get_feature_names_out`.
 
     Parameters
     ----------
@@ -35,6 +42,8 @@ class ImageLoader(TransformerMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Values per image, only when fitted on an array.
+    feature_names_in_ : ndarray of str
+        Column names, when fitted on a DataFrame of flat rows.
     """
 
     _parameter_constraints = {
@@ -55,12 +64,9 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         self._target_size()
-        if input_kind(X) == "array":
-            if input_ndim(X) == 2:
-                validate_data(self, X, reset=True, skip_check_array=True)
-            self.n_features_in_ = int(np.prod(check_array_images(X).shape[1:]))
-        elif hasattr(self, "n_features_in_"):
-            del self.n_features_in_
+        items, kind = image_input(self, X, reset=True)
+        # The output's height and width when every image has the input's (no size, arrays).
+        self._array_size = tuple(items.shape[2:]) if kind == "array" else None
         self.fitted_ = True
         return self
 
@@ -77,27 +83,26 @@ class ImageLoader(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : list of str or pathlib.Path, or list of PIL images
+        X : file paths, PIL images or an array of images
+            Paths in a list, tuple, 1-D array, Series, one-column DataFrame
+            or any iterable.
 
         Returns
         -------
         images : ndarray of shape (N, H, W, 3) or (N, H, W), uint8
+            Or a DataFrame of flattened images, see :meth:`set_output`.
         """
         check_is_fitted(self)
-        kind = input_kind(X)
-        if kind == "array":
-            if input_ndim(X) == 2 and hasattr(self, "n_features_in_"):
-                validate_data(self, X, reset=False, skip_check_array=True)
-            X = check_array_images(X)
+        items, kind = image_input(self, X, reset=False)
         size = self._target_size()
         arrays = []
-        for item in X:
+        for index, item in enumerate(items):
             if kind == "path":
                 image = open_image(item)
             elif kind == "array":  # validated arrays are (N, C, H, W)
                 image = array_to_pil(item, channels_first=True)
             else:
-                image = item
+                image = readable_image(item, name=f"image {index}")
             image = as_rgb(image)  # composites transparency on white
             if self.mode == "L":
                 image = image.convert("L")
@@ -111,7 +116,38 @@ class ImageLoader(TransformerMixin, BaseEstimator):
                 f"{', '.join('x'.join(map(str, s[:2])) for s in sorted(shapes)[:3])}); pass "
                 "size=(height, width) to resize them to one size."
             )
-        return np.stack(arrays)
+        images = np.stack(arrays)
+        if _get_output_config("transform", self)["dense"] != "default":
+            images = images.reshape(len(images), -1)  # tables hold one row per image
+        return images
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the values of a flattened output image, row by row.
+
+        ``pixel_<row>_<column>`` in mode 'L', ``pixel_<row>_<column>_<R|G|B>``
+        in mode 'RGB'.
+
+        Parameters
+        ----------
+        input_features : ignored
+            The output's pixels do not correspond to input columns.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str
+        """
+        check_is_fitted(self)
+        size = self._target_size() or self.__dict__.get("_array_size")
+        if size is None:
+            raise InputError(
+                "ImageLoader(size=None) fitted on files or PIL images has no fixed output size, "
+                "so its output columns have no names; pass size=(height, width)."
+            )
+        rows, cols = np.meshgrid(np.arange(size[0]), np.arange(size[1]), indexing="ij")
+        names = [f"pixel_{r}_{c}" for r, c in zip(rows.ravel(), cols.ravel())]
+        if self.mode == "RGB":
+            names = [f"{name}_{band}" for name in names for band in "RGB"]
+        return np.asarray(names, dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

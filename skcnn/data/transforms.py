@@ -1,7 +1,5 @@
 """Preparing images the way a pretrained network expects, and streaming them in batches."""
 
-import multiprocessing
-import os
 import queue
 import threading
 import warnings
@@ -12,9 +10,9 @@ from PIL import Image
 from torchvision.transforms import functional as TF
 
 from ..exceptions import InputError
-from .arrays import images_to_array
 from ..utils._hardware import default_num_workers
-from .images import array_to_pil, as_rgb, open_image
+from .arrays import images_to_array
+from .images import array_to_pil, as_rgb, open_image, readable_image
 
 __all__ = ["PilPreprocess", "ImageItems", "iterate_batches", "check_array_images",
            "prepare_tensor"]
@@ -76,6 +74,10 @@ class PilPreprocess:
         return TF.normalize(tensor, self.mean, self.std)
 
 
+#: Channels an array image can have to become a PIL image (L, LA, RGB, RGBA).
+_PIL_CHANNELS = (1, 2, 3, 4)
+
+
 def check_array_images(X):
     """Validate an array of images; return it as ``(N, C, H, W)`` in [0, 1] floats or uint8.
 
@@ -89,7 +91,14 @@ def check_array_images(X):
             f"X holds float pixel values outside [0, 1] (from {low:.3g} to {high:.3g}); they "
             "are clipped. Scale float images to [0, 1] (e.g. X / X.max()) or pass uint8.",
             UserWarning, stacklevel=3)
-    height, width = array.shape[-2:]
+    channels, height, width = array.shape[1:]
+    if channels not in _PIL_CHANNELS:
+        raise InputError(
+            f"images have {channels} channels (shape {'x'.join(map(str, array.shape[1:]))}, "
+            "channels x height x width); a pretrained network reads 1 (gray), 2 (gray and "
+            "alpha), 3 (RGB) or 4 (RGBA) channels. Pass 3 of them (e.g. X[..., :3]), or use "
+            "CNNClassifier, which learns from any number of channels."
+        )
     if _too_small(height, width):
         raise InputError(
             f"images are {height}x{width} pixels ({height * width} feature(s) per flat row); "
@@ -120,9 +129,9 @@ class ImageItems(torch.utils.data.Dataset):
             return open_image(item)
         if self.kind == "array":  # validated arrays are (N, C, H, W)
             return array_to_pil(item, channels_first=True)
-        if not isinstance(item, Image.Image):  # pragma: no cover - guarded by input_kind
+        if not isinstance(item, Image.Image):  # pragma: no cover - guarded by image_input
             raise InputError(f"item {index} is not a PIL image")
-        return item
+        return readable_image(item, name=f"image {index}")
 
     def __getitem__(self, index):
         image = self.pil(index)

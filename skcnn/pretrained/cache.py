@@ -223,22 +223,71 @@ class FeatureStore:
     # ---------------------------------------------------------------- settings file
     @classmethod
     def stored_n_features(cls, root, settings):
-        """``n_features`` recorded for ``settings`` under ``root``, or ``None``."""
+        """``n_features`` recorded for ``settings`` under ``root``, or ``None``.
+
+        The record is only trusted when a stored entry agrees with it: a
+        ``settings.json`` whose ``n_features`` differs from its entries' (a
+        hand edit, a file from another version) is removed with a warning,
+        so ``fit`` probes the network and the next store rewrites it, instead
+        of every later run failing on features of the wrong length.
+        """
         settings = _canonical(settings)
-        path = Path(root) / settings_key(settings) / "settings.json"
+        folder = Path(root) / settings_key(settings)
+        n = cls._recorded_n_features(folder, settings)
+        if n is None:
+            return None
+        stored = cls._entry_n_features(folder)
+        if stored is None:  # no entry to confirm it: probing costs one image
+            return None
+        if stored != n:
+            warnings.warn(
+                f"The feature cache record {str(folder / 'settings.json')!r} says "
+                f"n_features={n} but its stored features have {stored} values; the record is "
+                "ignored and rebuilt.", RuntimeWarning, stacklevel=3)
+            try:
+                os.remove(folder / "settings.json")
+            except OSError:
+                pass
+            return None
+        return n
+
+    @staticmethod
+    def _recorded_n_features(folder, settings):
         try:
-            with open(path, encoding="utf-8") as file:
+            with open(folder / "settings.json", encoding="utf-8") as file:
                 record = json.load(file)
             if record.get("settings") != settings:
                 return None
             n = record.get("n_features")
-            return n if isinstance(n, int) and n > 0 else None
+            return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
         except (OSError, ValueError, AttributeError):
             return None
 
+    @staticmethod
+    def _entry_n_features(folder):
+        """The length in the header of one valid-looking entry under ``folder``, or None."""
+        try:
+            with os.scandir(folder) as subfolders:
+                for sub in subfolders:
+                    if not sub.is_dir():
+                        continue
+                    with os.scandir(sub.path) as entries:
+                        for entry in entries:
+                            if entry.name.startswith(".") or not entry.name.endswith(_SUFFIX):
+                                continue  # a temporary file of a write in progress
+                            with open(entry.path, "rb") as file:
+                                head = file.read(_HEADER.size)
+                            if len(head) == _HEADER.size:
+                                magic, n = _HEADER.unpack(head)
+                                if magic == _MAGIC:
+                                    return int(n)
+        except OSError:
+            return None
+        return None
+
     def _write_settings(self):
         path = self.folder / "settings.json"
-        if self.stored_n_features(self.root, self.settings) == self.n_features:
+        if self._recorded_n_features(self.folder, self.settings) == self.n_features:
             return
         text = json.dumps({"format_version": FORMAT_VERSION, "n_features": self.n_features,
                            "settings": self.settings}, indent=1, sort_keys=True)

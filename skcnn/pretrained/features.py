@@ -1,7 +1,6 @@
 """PretrainedFeatures: features of a pretrained ImageNet network as a scikit-learn transformer."""
 
 import copy
-import math
 import os
 import threading
 from collections import OrderedDict
@@ -11,15 +10,15 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from .._sklearn_compat import Interval, StrOptions, _fit_context
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..utils._dask import limit_torch_threads
 from ..utils._hardware import PRECISIONS, resolve_device, resolve_precision, restore_device
-from ..data.arrays import input_ndim
-from ..data.images import input_kind
-from ..data.transforms import ImageItems, PilPreprocess, check_array_images, prepare_tensor
 from .._inspection_target import InspectionTarget
+from ..data.images import DECODING_VERSION
+from ..data.inputs import image_input
+from ..data.transforms import ImageItems, PilPreprocess, prepare_tensor
 from ..plugins import BackbonePlugin, NamedPluginParamsMixin
 from . import cache as _cache
 from ._inference import resolve_batch_size, run_model
@@ -242,7 +241,7 @@ class PretrainedFeatures(NamedPluginParamsMixin, ClassNamePrefixFeaturesOutMixin
         -------
         self : PretrainedFeatures
         """
-        self._check_input(X, reset=True)
+        image_input(self, X, reset=True)
         cache_dir = _cache.resolve_cache_dir(self.cache)
         plugin = resolve_backbone(self.backbone)
         # With a cache, a grid search refits this estimator many times: reuse the
@@ -311,7 +310,7 @@ class PretrainedFeatures(NamedPluginParamsMixin, ClassNamePrefixFeaturesOutMixin
         features : ndarray of shape ``(N, n_features_out_)``, float32
         """
         check_is_fitted(self)
-        items, kind = self._check_input(X, reset=False)
+        items, kind = image_input(self, X, reset=False)
         if getattr(self, "cache_dir_", None) is None:
             features = self._extract(items, kind)
             self._record(len(features))
@@ -334,7 +333,7 @@ class PretrainedFeatures(NamedPluginParamsMixin, ClassNamePrefixFeaturesOutMixin
 
     def _preprocessed(self, X):
         """``X`` as the backbone is fed: float32 ``(N, C, H, W)``."""
-        items, kind = self._check_input(X, reset=False)
+        items, kind = image_input(self, X, reset=False)
         return prepare_tensor(ImageItems(items, kind, PilPreprocess.from_config(self.preprocess_)),
                               num_workers=0)
 
@@ -378,6 +377,7 @@ class PretrainedFeatures(NamedPluginParamsMixin, ClassNamePrefixFeaturesOutMixin
             ) from None
         return {
             "format_version": _cache.FORMAT_VERSION,
+            "image_decoding": DECODING_VERSION,
             "backbone": f"{type(plugin).__module__}.{type(plugin).__qualname__}",
             "backbone_name": str(plugin.name),
             "backbone_params": {k: repr(v) for k, v in sorted(params.items())},
@@ -413,19 +413,6 @@ class PretrainedFeatures(NamedPluginParamsMixin, ClassNamePrefixFeaturesOutMixin
                     store.put(key, values)
         self._record(len(todo))
         return output
-
-    def _check_input(self, X, reset):
-        kind = input_kind(X)
-        if kind != "array":
-            if reset and hasattr(self, "n_features_in_"):
-                del self.n_features_in_
-            return list(X), kind
-        if input_ndim(X) == 2:
-            validate_data(self, X, reset=reset, skip_check_array=True)
-        images = check_array_images(X)
-        if reset:
-            self.n_features_in_ = math.prod(images.shape[1:])
-        return images, kind
 
     def _extract(self, items, kind, indices=None, pad=False):
         """Features of ``items`` (or of ``items[indices]``, in that order).

@@ -1,19 +1,16 @@
 """FineTunedClassifier: transfer learning from a pretrained backbone, as a scikit-learn classifier."""
 
-import math
 from dataclasses import replace
 from numbers import Integral, Real
 
 import torch
 from skorch.callbacks import Callback
 from .._sklearn_compat import Interval, StrOptions
-from sklearn.utils.validation import validate_data
 from torch import nn
 
 from ..base import OPTIMIZERS, TRAINING_CONSTRAINTS, BaseImageClassifier
-from ..data.arrays import input_ndim
-from ..data.images import input_kind
-from ..data.transforms import ImageItems, PilPreprocess, check_array_images, prepare_tensor
+from ..data.inputs import image_input
+from ..data.transforms import ImageItems, PilPreprocess, prepare_tensor
 from ..plugins import BackbonePlugin
 from ..utils._hardware import PRECISIONS, resolve_precision
 from .backbones import resolve_backbone
@@ -244,17 +241,7 @@ class FineTunedClassifier(BaseImageClassifier):
 
     # ------------------------------------------------------------------ hooks
     def _prepare_images(self, X, reset):
-        kind = input_kind(X)
-        if kind == "array":
-            if input_ndim(X) == 2:
-                validate_data(self, X, reset=reset, skip_check_array=True)
-            items = check_array_images(X)
-            if reset:
-                self.n_features_in_ = math.prod(items.shape[1:])
-        else:
-            items = list(X)
-            if reset and hasattr(self, "n_features_in_"):
-                del self.n_features_in_
+        items, kind = image_input(self, X, reset=reset)
         if reset:
             self._plugin = resolve_backbone(self.backbone)
             self.preprocess_ = self._plugin.preprocess_config().with_input_size(self.input_size)

@@ -5,8 +5,8 @@ import torch
 
 from ..utils._dask import limit_torch_threads
 from ..utils._hardware import resolve_device
-from ..data.images import input_kind
-from ..data.transforms import ImageItems, PilPreprocess, check_array_images
+from ..data.inputs import image_input
+from ..data.transforms import ImageItems, PilPreprocess
 from ._inference import run_model
 from .backbones import resolve_backbone
 from .imagenet import decode_predictions
@@ -20,7 +20,9 @@ def predict_imagenet_proba(images, *, backbone="efficientnet_lite0", batch_size=
 
     Parameters
     ----------
-    images : list of paths, list of PIL images, or array of images
+    images : array of images, PIL images or file paths
+        In any container :class:`~skcnn.PretrainedFeatures` accepts (lists,
+        Series, one-column DataFrames of paths, generators, ...).
     backbone : str or BackbonePlugin, default='efficientnet_lite0'
         A backbone whose network keeps its ImageNet classifier.
     batch_size, device, precision, verbose
@@ -32,8 +34,7 @@ def predict_imagenet_proba(images, *, backbone="efficientnet_lite0", batch_size=
     class_names : list of str
     """
     limit_torch_threads()
-    kind = input_kind(images)
-    items = check_array_images(images) if kind == "array" else list(images)
+    items, kind = image_input(None, images, reset=True)
     loaded = resolve_backbone(backbone).load()
     if not loaded.class_names:
         raise ValueError(

@@ -4,7 +4,7 @@ Each is an :class:`skcnn.plugins.ArchitecturePlugin` registered in the
 ``skcnn.architectures`` entry-point group.
 """
 
-from numbers import Integral, Real
+from numbers import Real
 
 from torch import nn
 

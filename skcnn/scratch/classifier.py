@@ -1,6 +1,5 @@
 """CNNClassifier: a convolutional network trained from scratch, as a scikit-learn classifier."""
 
-import math
 import warnings
 from dataclasses import replace
 from numbers import Integral, Real
@@ -9,11 +8,11 @@ import numpy as np
 import torch
 from .._constraints import SIZES
 from .._sklearn_compat import Interval, StrOptions
-from sklearn.utils.validation import validate_data
 from torch import nn
 
 from ..base import OPTIMIZERS, TRAINING_CONSTRAINTS, BaseImageClassifier
-from ..data.arrays import DATA_FORMATS, images_to_array, input_ndim
+from ..data.arrays import DATA_FORMATS
+from ..data.inputs import image_input
 from ..exceptions import InputError
 from ..plugins import ArchitecturePlugin
 from ._resolve import resolve_architecture
@@ -251,26 +250,11 @@ class CNNClassifier(BaseImageClassifier):
     # ------------------------------------------------------------------ input checks
     def _prepare_images(self, X, reset):
         """Validate ``X`` and return float32 ``(N, C, H, W)`` images."""
-        ndim = input_ndim(X)
-        input_shape = self.input_shape
-        if ndim == 2:
-            # Flat rows: scikit-learn's own n_features / feature-name checks.
-            validate_data(self, X, reset=reset, skip_check_array=True)
-            if not reset:
-                input_shape = self.input_shape_
-        elif reset:
-            if hasattr(self, "feature_names_in_"):  # left from a fit on a DataFrame
-                del self.feature_names_in_
-            if input_shape is not None and ndim in (3, 4):
-                raise InputError(
-                    f"input_shape={input_shape!r} is only used for flat 2D rows, but X already "
-                    f"holds images ({ndim}D). Remove input_shape, or pass X.reshape(len(X), -1)."
-                )
-        images = images_to_array(X, input_shape=input_shape if ndim == 2 else None,
-                                 data_format=self.data_format)
+        input_shape = self.input_shape if reset else getattr(self, "input_shape_", None)
+        images, _ = image_input(self, X, reset=reset, kinds=("array",), pretrained=False,
+                                input_shape=input_shape, data_format=self.data_format)
         if reset:
             self.input_shape_ = tuple(int(s) for s in images.shape[1:])
-            self.n_features_in_ = math.prod(self.input_shape_)
         elif images.shape[1:] != tuple(self.input_shape_):
             got, want = images.shape[1:], tuple(self.input_shape_)
             raise InputError(

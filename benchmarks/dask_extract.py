@@ -65,7 +65,7 @@ def cold_and_warm(label, run, paths, reference, reference_seconds, extra="",
                   whens=("first call", "warm")):
     """Time a first call (imports and model load included) and a second one (warm)."""
     for when in whens:
-        seconds, result = timed(lambda: run(when))
+        seconds, result = timed(lambda when=when: run(when))
         report(f"{label}, {when}", seconds, len(paths), reference_seconds, result.load(),
                reference, extra if when == "warm" else "")
 

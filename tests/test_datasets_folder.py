@@ -142,7 +142,7 @@ def test_compare_on_image_files(folder):
     res = compare(paths, labels, ["pixels+svc", "features+logreg"], cv=2, quick=True, verbose=0)
     assert (res.table["status"] == "ok").all(), res.table["status"].tolist()
     # files are loaded once at 32x32 for the pixel models, and that time is reported
-    assert res.small_images == {"size": (32, 32), "resized": True}
+    assert res.small_images == {"size": (32, 32), "resized": True, "mode": "RGB"}
     assert res.table.set_index("model").loc["pixels+svc", "extract_time"] > 0
     assert res.features["n_images"] == 12
     assert "resized to 32x32" in res.to_text()

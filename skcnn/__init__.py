@@ -41,6 +41,7 @@ _EXPORTS = {
     "extract_features": ".extract",
     "load_features": ".extract",
     "ExtractedFeatures": ".extract",
+    "to_onnx": ".io.onnx",
 }
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "extract_features",
     "load_features",
     "ExtractedFeatures",
+    "to_onnx",
     "__version__",
 ]
 

@@ -13,6 +13,7 @@ __all__ = [
     "LayerNotFoundError",
     "WeightsUnavailableError",
     "IncompatibleWeightsError",
+    "OnnxExportError",
 ]
 
 
@@ -71,3 +72,10 @@ class WeightsUnavailableError(_Picklable, ValueError, OSError):
 
 class IncompatibleWeightsError(_Picklable, ValueError):
     """A weights file does not fit the network it is loaded into."""
+
+
+class OnnxExportError(_Picklable, ValueError):
+    """An estimator or one of its steps cannot be exported to ONNX.
+
+    The message names the estimator (or the Pipeline step) and the fix.
+    """

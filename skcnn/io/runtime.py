@@ -101,15 +101,14 @@ def network_session(module, input_shape, key=None, what="the network"):
             if session is not None:
                 _SESSIONS.move_to_end(key)
                 return session
-    example = torch.zeros((2, *input_shape))
-    model = export_module(module, example, input_name="input", output_names=["output"],
-                          what=what)
-    session = make_session(model, threads)
+    reference = next(module.parameters(), torch.empty(0))
+    if reference.device.type != "cpu" or module.training:
+        module = _cpu_copy(module).eval()
     rng = np.random.default_rng(0)
     batches = [rng.standard_normal((n, *input_shape)).astype(np.float32) for n in (1, 3)]
-    reference = next(module.parameters(), torch.empty(0))
-    if reference.device.type != "cpu":
-        module = _cpu_copy(module)
+    model = export_module(module, torch.from_numpy(batches[1]), input_name="input",
+                          output_names=["output"], what=what)
+    session = make_session(model, threads)
     check_graph(session, module, batches, what=what)
     if key is not None:
         with _SESSIONS_LOCK:

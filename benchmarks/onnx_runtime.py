@@ -40,7 +40,7 @@ from extract_throughput import make_images  # noqa: E402
 
 from skcnn import PretrainedFeatures  # noqa: E402
 from skcnn.data.transforms import PilPreprocess  # noqa: E402
-from skcnn.io.runtime import network_session, resolve_runtime  # noqa: E402
+from skcnn.pretrained._runtime import network_session, resolve_runtime  # noqa: E402
 from skcnn.pretrained.backbones import ResNet50  # noqa: E402
 
 

@@ -1,2 +1,1 @@
-"""Getting fitted estimators out of Python: ONNX export (:mod:`skcnn.io.onnx`) and
-inference runtimes (:mod:`skcnn.io.runtime`)."""
+"""Getting fitted estimators out of Python: ONNX export (:mod:`skcnn.io.onnx`)."""

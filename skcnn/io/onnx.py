@@ -23,7 +23,7 @@ from ..pretrained.features import PretrainedFeatures
 from ..pretrained.finetune import FineTunedClassifier
 from ..scratch.classifier import CNNClassifier
 from ._array_graph import ArrayPreprocess, array_spec
-from ._export import DEFAULT_OPSET, check_graph, export_module, make_session
+from .._onnx_export import DEFAULT_OPSET, check_graph, export_module, make_session
 
 __all__ = ["to_onnx", "DEFAULT_OPSET"]
 

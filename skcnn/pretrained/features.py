@@ -19,8 +19,8 @@ from ..base import limit_torch_threads, resolve_device, restore_device
 from ..data.arrays import input_ndim
 from ..data.images import input_kind
 from ..data.transforms import ImageItems, PilPreprocess, check_array_images
-from ..io import runtime as _runtime
 from ..plugins import BackbonePlugin, NamedPluginParamsMixin
+from . import _runtime
 from . import cache as _cache
 from ._inference import PRECISIONS, resolve_batch_size, resolve_precision, run_model
 from .backbones import resolve_backbone

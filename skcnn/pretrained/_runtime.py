@@ -91,7 +91,7 @@ def network_session(module, input_shape, key=None, what="the network"):
     skcnn.exceptions.OnnxExportError
         When the network cannot be exported or its graph disagrees with it.
     """
-    from ._export import check_graph, export_module, make_session
+    from .._onnx_export import check_graph, export_module, make_session
 
     threads = torch.get_num_threads()
     if key is not None:

@@ -1,4 +1,8 @@
-"""Export a torch module to an ONNX model with a dynamic batch axis, checked against torch."""
+"""Export a torch module to an ONNX model with a dynamic batch axis, checked against torch.
+
+The bottom layer: used by the ONNX Runtime runtime of the estimators
+(:mod:`skcnn.pretrained._runtime`) and by :func:`skcnn.to_onnx` (:mod:`skcnn.io.onnx`).
+"""
 
 import io
 import warnings
@@ -6,7 +10,7 @@ import warnings
 import numpy as np
 import torch
 
-from ..exceptions import OnnxExportError
+from .exceptions import OnnxExportError
 
 __all__ = ["DEFAULT_OPSET", "export_module", "make_session", "check_graph"]
 

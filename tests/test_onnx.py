@@ -11,7 +11,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError

@@ -42,6 +42,7 @@ _EXPORTS = {
     "ExtractedFeatures": ".extract",
     "save": ".io",
     "load": ".io",
+    "to_onnx": ".io.onnx",
 }
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "ExtractedFeatures",
     "save",
     "load",
+    "to_onnx",
     "__version__",
 ]
 

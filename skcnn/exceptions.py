@@ -14,6 +14,7 @@ __all__ = [
     "WeightsUnavailableError",
     "IncompatibleWeightsError",
     "ModelFileError",
+    "OnnxExportError",
 ]
 
 
@@ -80,4 +81,11 @@ class ModelFileError(_Picklable, ValueError):
     that is not allowed, or holding weights that do not fit the rebuilt network.
 
     The message says what was wrong and what to do.
+    """
+
+
+class OnnxExportError(_Picklable, ValueError):
+    """An estimator or one of its steps cannot be exported to ONNX.
+
+    The message names the estimator (or the Pipeline step) and the fix.
     """

@@ -24,6 +24,7 @@ LAYERS = {
     "skcnn._sklearn_compat": 0,
     "skcnn._constraints": 0,
     "skcnn._inspection_target": 0,
+    "skcnn._onnx_export": 0,
     "skcnn.utils": 0,
     "skcnn.plugins": 1,
     "skcnn._backbone": 1,

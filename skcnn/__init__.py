@@ -41,6 +41,8 @@ _EXPORTS = {
     "extract_features": ".extract",
     "load_features": ".extract",
     "ExtractedFeatures": ".extract",
+    "TextCNNClassifier": ".text",
+    "list_text_architectures": ".text",
 }
 
 __all__ = [
@@ -66,6 +68,8 @@ __all__ = [
     "extract_features",
     "load_features",
     "ExtractedFeatures",
+    "TextCNNClassifier",
+    "list_text_architectures",
     "__version__",
 ]
 

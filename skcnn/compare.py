@@ -622,7 +622,16 @@ def compare(X, y, models=None, *, cv=5, scoring="accuracy", random_state=0, n_jo
     if not isinstance(verbose, (numbers.Integral, bool)) or verbose < 0:
         raise ValueError(f"verbose must be a non-negative int; got {verbose!r}.")
     log = _Logger(int(verbose))
-    specs = _resolve_models(models)
+    # --- text hook: texts get the text models (skcnn/text/_comparison.py) ---------------
+    from .text._comparison import is_text, text_model_specs, warn_duplicates
+
+    if is_text(X):
+        warn_duplicates(X)
+        specs = text_model_specs(models, quick=quick, random_state=random_state,
+                                 device=device, n_jobs=n_jobs)
+    else:
+        specs = _resolve_models(models)
+    # --- end of the text hook -------------------------------------------------------------
     scoring = _check_scoring(scoring)
     _validate_metric_names(scoring)
     if test_size is not None:

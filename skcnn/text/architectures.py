@@ -83,7 +83,13 @@ class _Embeddings(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(meta.vocabulary_size, meta.embedding_dim,
                                       padding_idx=meta.padding_index)
-        if meta.embedding_matrix is not None:
+        if meta.embedding_matrix is None:
+            # Kim's (2014) random vectors, U[-0.25, 0.25], rather than torch's N(0, 1):
+            # sentences then start with features of a sensible scale.
+            with torch.no_grad():
+                self.embedding.weight.uniform_(-0.25, 0.25)
+                self.embedding.weight[meta.padding_index] = 0.0
+        else:
             with torch.no_grad():
                 self.embedding.weight.copy_(torch.as_tensor(meta.embedding_matrix))
                 self.embedding.weight[meta.padding_index] = 0.0

@@ -116,7 +116,7 @@ class TextCNNClassifier(TransformerMixin, BaseImageClassifier):
         Momentum for 'sgd' and 'rmsprop'.
     batch_size : int, default=50
         Texts per training step (Kim's mini-batch size).
-    max_epochs : int, default=6
+    max_epochs : int, default=4
         Passes over the training texts per ``fit``.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training texts, stop when
@@ -197,7 +197,7 @@ class TextCNNClassifier(TransformerMixin, BaseImageClassifier):
                  embedding_dim=None, embeddings=None, freeze_embeddings=False,
                  multichannel=False, architecture=None, kernel_sizes=(3, 4, 5), n_filters=100,
                  dropout=0.5, optimizer="adam", learning_rate=None, weight_decay=0.0,
-                 momentum=0.9, batch_size=50, max_epochs=6, early_stopping=False,
+                 momentum=0.9, batch_size=50, max_epochs=4, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=3, tol=1e-4, class_weight=None,
                  warm_start=False, device="auto", random_state=None, verbose=1):
         self.level = level

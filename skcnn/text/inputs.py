@@ -129,19 +129,20 @@ def as_documents(X, estimator=None):
         raise InputError(
             "X is a single string; pass a sequence of texts, e.g. [text] for one text.")
     if hasattr(X, "iloc") and getattr(X, "ndim", 1) == 2:  # DataFrame
-        if X.shape[1] == 1 and X.dtypes.iloc[0] == object:
+        if X.shape[1] == 1 and getattr(X.dtypes.iloc[0], "kind", "O") not in "fiucbmM":
             return _check_texts(X.iloc[:, 0].tolist()), None
         return _rows_as_tokens(X, estimator), X.shape[1]
     if hasattr(X, "iloc"):  # Series
         values = X.tolist()
-        if X.dtype != object and X.dtype.kind in "fiucb":
+        if getattr(X.dtype, "kind", "O") in "fiucb":
             _refuse_numbers(np.asarray(values))
         return _check_texts(values), None
     if isinstance(X, (list, tuple)) and X and all(
             isinstance(t, (list, tuple)) and all(isinstance(w, str) for w in t) for t in X):
         return [_check_tokens(t, i) for i, t in enumerate(X)], None
-    if isinstance(X, (list, tuple)) and all(isinstance(t, str) for t in X):
-        return _check_texts(X), None
+    if isinstance(X, (list, tuple)) and not any(
+            isinstance(t, (list, tuple, np.ndarray)) for t in X):
+        return _check_texts(list(X)), None
     try:
         try:
             array = np.asarray(X)

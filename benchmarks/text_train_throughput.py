@@ -55,7 +55,8 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     texts, labels = load_movie_reviews(return_X_y=True)
-    texts, labels = texts[:args.n], labels[:args.n]
+    keep = np.random.RandomState(0).permutation(len(texts))[:args.n]  # the file is sorted
+    texts, labels = texts[keep], labels[keep]
     params = dict(max_epochs=args.epochs, verbose=0, random_state=0, device="cpu")
 
     def run_skcnn():

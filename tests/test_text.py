@@ -396,3 +396,12 @@ def test_cli_compares_a_csv_of_texts(tmp_path, small, capsys):
     assert main(["compare", "--dataset", str(path), "--text-column", "text", "--no-plot",
                  "--verbose", "0"]) == 2
     assert "no column 'text'" in capsys.readouterr().err
+
+
+def test_image_paths_are_not_taken_for_texts(tmp_path, small):
+    from skcnn.text._comparison import is_text
+
+    texts, _ = small
+    assert is_text(list(texts)) and is_text(texts)
+    assert not is_text([str(tmp_path / "a.png"), str(tmp_path / "b.JPG")])
+    assert not is_text(np.zeros((4, 8, 8)))

@@ -45,10 +45,15 @@ def is_text(X):
     if hasattr(X, "dtype") and getattr(X, "ndim", 1) != 1:
         return False
     try:
-        first = next(iter(X))
-    except (StopIteration, TypeError):
+        first = [x for _, x in zip(range(20), iter(X))]
+    except TypeError:
         return False
-    return isinstance(first, str)
+    if not first or not all(isinstance(x, str) for x in first):
+        return False
+    # Image file paths are strings too: they go to the image models.
+    from ..datasets import IMAGE_EXTENSIONS
+
+    return not any(x.lower().endswith(IMAGE_EXTENSIONS) or os.path.isfile(x) for x in first)
 
 
 def _as_text_list(X):

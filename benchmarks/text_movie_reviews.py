@@ -47,6 +47,8 @@ def main():
     parser.add_argument("--params", default="dict()",
                         help="TextCNNClassifier keyword arguments, as a Python dict expression")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--only-fold", type=int, default=None,
+                        help="run this fold (1-based) only: a quick trial of a setting")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -54,6 +56,8 @@ def main():
     X, y = frame["text"].to_numpy(dtype=object), frame["label"].to_numpy()
     params = eval(args.params, {"dict": dict})  # noqa: S307 - a benchmark's own argument
     folds = list(StratifiedKFold(args.folds, shuffle=True, random_state=0).split(X, y))
+    if args.only_fold is not None:
+        folds = [folds[args.only_fold - 1]]
     print(f"{len(X)} sentences, {args.folds}-fold stratified CV (shuffled, random_state=0), "
           f"torch {torch.__version__}, {args.threads} thread(s); TextCNNClassifier params "
           f"{params or 'default'}")
@@ -66,7 +70,7 @@ def main():
             print(f"  {name} fold {k + 1}: {scores[-1]:.4f}", flush=True)
         seconds = time.perf_counter() - start
         print(f"{name:14s} accuracy {np.mean(scores):.4f} +/- {np.std(scores):.4f}   "
-              f"{seconds:.1f} s for {args.folds} folds", flush=True)
+              f"{seconds:.1f} s for {len(folds)} fold(s)", flush=True)
 
 
 if __name__ == "__main__":

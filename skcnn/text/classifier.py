@@ -76,10 +76,11 @@ class TextCNNClassifier(TransformerMixin, BaseImageClassifier):
         be at least the widest kernel.
     embedding_dim : int, default=None
         Size of the token embeddings. None: the word vectors' size with
-        ``embeddings``, otherwise 128 for words (Kim used 300 with
-        word2vec; learnt from scratch, 128 scores the same on movie reviews
-        at less than half the embedding parameters and time) and 16 for
-        characters.
+        ``embeddings``, otherwise 128 for words and 16 for characters. Kim
+        used 300 to match word2vec; learnt from scratch from a few thousand
+        sentences, a smaller embedding has less than half the parameters to
+        fit and trains faster on a CPU (a choice, not tuned on a benchmark;
+        search ``embedding_dim`` when it matters).
     embeddings : None, str, path or (words, matrix), default=None
         None learns the embeddings from scratch (Kim's CNN-rand). A path
         reads word vectors in word2vec text or binary or GloVe text format;

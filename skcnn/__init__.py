@@ -43,6 +43,8 @@ _EXPORTS = {
     "save": ".io",
     "load": ".io",
     "to_onnx": ".io.onnx",
+    "TextCNNClassifier": ".text",
+    "list_text_architectures": ".text",
 }
 
 __all__ = [
@@ -71,6 +73,8 @@ __all__ = [
     "save",
     "load",
     "to_onnx",
+    "TextCNNClassifier",
+    "list_text_architectures",
     "__version__",
 ]
 

@@ -49,6 +49,10 @@ class TensorBatches(torch.utils.data.Dataset):
         weight = None if self.weight is None else self.weight[index]
         return self.X[index], (self.y[index], weight)
 
+    def rows(self, part):
+        """The inputs of the rows ``part`` (a slice or an index tensor) as one batch."""
+        return self.X[part]
+
     def take(self, index):
         """A new dataset with the rows in ``index``."""
         index = torch.as_tensor(index, dtype=torch.long)
@@ -93,7 +97,7 @@ class BatchIterator:
                 part = slice(start, start + size)
             else:
                 part = order[start:start + size]
-            X = data.X[part]
+            X = data.rows(part)
             if self.augment is not None:
                 X = self.augment(X)
             X = self._to_device(X)
@@ -299,14 +303,15 @@ class TrainingNet(NeuralNet):
 
     @torch.inference_mode()
     def predict_logits(self, X, augment=None):
-        """Logits for ``X`` (a tensor), in eval mode and batches, on the CPU.
+        """Logits for ``X`` (a tensor, or a :class:`TensorBatches` that forms its own
+        batches), in eval mode and batches, on the CPU.
 
         ``augment`` transforms each batch first (test-time augmentation).
         """
         self.module_.eval()
         self._mode_set = False
-        iterator = BatchIterator(TensorBatches(X), self.batch_size, device=self.device,
-                                 augment=augment)
+        dataset = X if isinstance(X, TensorBatches) else TensorBatches(X)
+        iterator = BatchIterator(dataset, self.batch_size, device=self.device, augment=augment)
         with self._autocast():
             outputs = [self.module_(Xb).float().cpu() for Xb, _ in iterator]
         if not outputs:

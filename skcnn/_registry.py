@@ -27,6 +27,10 @@ _BUILTINS = {
         "simple_cnn": "skcnn.scratch.architectures:SimpleCNN",
         "lenet5": "skcnn.scratch.architectures:LeNet5",
     },
+    "skcnn.text_architectures": {
+        "kim": "skcnn.text.architectures:KimCNN",
+        "char_cnn": "skcnn.text.architectures:CharCNN",
+    },
     "skcnn.backbones": {
         "efficientnet_lite0": "skcnn.pretrained._efficientnet_lite:EfficientNetLite0",
         "alexnet": "skcnn.pretrained._torchvision:AlexNet",

@@ -241,6 +241,18 @@ class BaseImageClassifier(NamedPluginParamsMixin, ClassifierMixin, BaseEstimator
         """skorch callbacks this classifier adds to a training call."""
         return []
 
+    def _make_dataset(self, inputs, y=None, weight=None):
+        """The engine's dataset of the prepared inputs (labels and weights optional)."""
+        return TensorBatches(inputs, y, weight)
+
+    def _input_meta(self, inputs, n_outputs):
+        """What the architecture is told about the prepared inputs."""
+        return InputMeta(*inputs.shape[1:], n_outputs=n_outputs)
+
+    def _training_augmentation(self, inputs):
+        """The batch augmentation of training batches (None for none)."""
+        return make_augmentation(self.augment, inputs.shape[2:])
+
     def _precision(self, device):
         """Autocast dtype for training and inference on ``device`` (None: float32)."""
         return None
@@ -364,7 +376,7 @@ class BaseImageClassifier(NamedPluginParamsMixin, ClassifierMixin, BaseEstimator
         y_encoded = np.searchsorted(all_classes, y)
         weight = self._sample_weights(y_encoded, sample_weight, len(images), all_classes,
                                       partial=partial)
-        dataset = TensorBatches(images, torch.as_tensor(y_encoded, dtype=torch.long), weight)
+        dataset = self._make_dataset(images, torch.as_tensor(y_encoded, dtype=torch.long), weight)
 
         if resume:
             net = self.net_
@@ -375,7 +387,7 @@ class BaseImageClassifier(NamedPluginParamsMixin, ClassifierMixin, BaseEstimator
             seed = self._seed
             device = resolve_device(self.device)
             self.device_ = str(device)
-            meta = InputMeta(*images.shape[1:], n_outputs=len(all_classes))
+            meta = self._input_meta(images, len(all_classes))
             with seeded(seed, device):
                 net = self._build_net(meta, device, seed)
 
@@ -396,7 +408,7 @@ class BaseImageClassifier(NamedPluginParamsMixin, ClassifierMixin, BaseEstimator
                 total=epochs, desc=type(self).__name__)))
         net.callbacks = callbacks
         net.initialize_callbacks()
-        net.augment = make_augmentation(self.augment, images.shape[2:])
+        net.augment = self._training_augmentation(images)
         net.max_epochs = epochs
 
         n_before = len(net.history)

@@ -49,7 +49,13 @@ def _cmd_compare(args):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            X, y, description = load_dataset(args.dataset)
+            if args.text_column is not None:  # a table of texts
+                from .comparison._text import load_text_table
+
+                X, y, description = load_text_table(args.dataset, args.text_column,
+                                                    args.label_column)
+            else:
+                X, y, description = load_dataset(args.dataset)
         for w in caught:
             print(f"skcnn compare: warning: {w.message}", file=sys.stderr)
     except (ValueError, OSError, ImportError) as exc:
@@ -241,6 +247,12 @@ def build_parser():
     comp.add_argument("--dataset", default="digits", metavar="NAME|PATH",
                       help="digits (default), lfw-faces, a folder with one subfolder of images "
                            "per class, or an .npz file with arrays X and y")
+    comp.add_argument("--text-column", default=None, metavar="NAME",
+                      help="--dataset is a .csv/.tsv/.parquet table of texts: the column that "
+                           "holds them (text models: textcnn, tfidf+svc, tfidf+logreg, "
+                           "tfidf+xgboost, textcnn-features+svc)")
+    comp.add_argument("--label-column", default="label", metavar="NAME",
+                      help="with --text-column: the column of the labels (default 'label')")
     comp.add_argument("--models", default=None, metavar="NAMES",
                       help=f"comma-separated subset of the models (default: all). {models_help}")
     comp.add_argument("--cv", type=int, default=None,

@@ -16,7 +16,7 @@ from ._sklearn_compat import Interval, validate_params
 from .exceptions import InputError
 
 __all__ = ["load_digits_images", "load_lfw_faces", "load_image_folder", "load_npz",
-           "load_dataset", "IMAGE_EXTENSIONS"]
+           "load_dataset", "IMAGE_EXTENSIONS", "load_movie_reviews"]
 
 #: File extensions :func:`load_image_folder` reads as images (case-insensitive).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".gif", ".tif",
@@ -29,6 +29,14 @@ def _resize(images, size):
     resized = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False,
                             antialias=size < images.shape[-1])
     return resized[:, 0].clamp_(0.0, 1.0).numpy()
+
+
+def load_movie_reviews(*, return_X_y=False, as_frame=False):
+    """Pang & Lee's (2005) movie-review sentence polarity data; see
+    :func:`skcnn.text.datasets.load_movie_reviews` (this name re-exports it)."""
+    from .text.datasets import load_movie_reviews as load
+
+    return load(return_X_y=return_X_y, as_frame=as_frame)
 
 
 @validate_params({"size": [Interval(Integral, 1, None, closed="left"), None],

@@ -2,7 +2,8 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skcnn import CNNClassifier, FineTunedClassifier, ImageLoader, PretrainedFeatures
+from skcnn import (CNNClassifier, FineTunedClassifier, ImageLoader, PretrainedFeatures,
+                   TextCNNClassifier)
 
 # Fast settings: scikit-learn's checks feed tiny tabular arrays, read as 1xD
 # strips (or 1xSxS images for square D), so use 'same' padding.
@@ -36,6 +37,12 @@ _FROZEN_ON_BLOBS = (
     "accuracy on real images is tested in tests/test_finetune.py"
 )
 
+# Text CNN: scikit-learn's checks feed 2-D numeric arrays, which TextCNNClassifier reads as one
+# text per row whose tokens are "<column>:<value>" (floats rounded to 2 significant digits,
+# documented in skcnn/text/inputs.py); one-token-wide kernels suit such rows.
+FAST_TEXT = TextCNNClassifier(embedding_dim=8, kernel_sizes=(1, 2), n_filters=16, max_epochs=30,
+                              learning_rate=0.02, batch_size=32, verbose=0, random_state=0)
+
 # Each expected failure with its reason (never skipped silently).
 EXPECTED_FAILURES = {
     PretrainedFeatures: {
@@ -50,6 +57,9 @@ EXPECTED_FAILURES = {
         "check_methods_subset_invariance": _BATCH_NUMERICS,
         "check_methods_sample_order_invariance": _BATCH_NUMERICS,
     },
+    TextCNNClassifier: {
+        "check_sample_weight_equivalence_on_dense_data": _SGD_WEIGHTS,
+    },
     CNNClassifier: {
         "check_sample_weight_equivalence_on_dense_data": _SGD_WEIGHTS,
         "check_methods_subset_invariance": _BATCH_NUMERICS,
@@ -61,7 +71,7 @@ def _expected_failed_checks(estimator):
     return EXPECTED_FAILURES.get(type(estimator), {})
 
 
-@parametrize_with_checks([FAST_CNN, FAST_FEATURES, FAST_FINETUNE, ImageLoader(size=8)],
+@parametrize_with_checks([FAST_CNN, FAST_FEATURES, FAST_FINETUNE, ImageLoader(size=8), FAST_TEXT],
                          expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

@@ -110,6 +110,25 @@ def test_grid_search_on_cluster_equals_local(client, worker_threads, digits8):
     np.testing.assert_array_equal(remote.predict(X), local.predict(X))
 
 
+def test_text_grid_search_on_cluster_equals_local(client, worker_threads):
+    from skcnn import TextCNNClassifier
+    from skcnn.datasets import load_movie_reviews
+
+    texts, labels = load_movie_reviews(return_X_y=True)
+    texts, labels = texts[::40], labels[::40]  # 267 sentences, both classes
+    estimator = TextCNNClassifier(embedding_dim=8, n_filters=4, max_epochs=2, batch_size=32,
+                                  verbose=0, random_state=0)
+    grid = {"kernel_sizes": [(2,), (2, 3)]}
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    with torch_threads(worker_threads):
+        local = GridSearchCV(estimator, grid, cv=cv, n_jobs=1).fit(texts, labels)
+    with joblib.parallel_backend("dask"):
+        remote = GridSearchCV(estimator, grid, cv=cv, n_jobs=-1).fit(texts, labels)
+    np.testing.assert_array_equal(remote.cv_results_["mean_test_score"],
+                                  local.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(remote.predict_proba(texts), local.predict_proba(texts))
+
+
 def test_fitted_estimator_travels_between_processes(client, worker_threads, digits8):
     X, y = digits8[0][:200], digits8[1][:200]
     estimator = CNNClassifier(filters=(4,), kernel_size=3, hidden_units=(16,), max_epochs=2,

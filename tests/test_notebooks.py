@@ -81,11 +81,18 @@ def check_05(text, images):
     assert images == 1
 
 
-CHECKS = {"01": check_01, "02": check_02, "03": check_03, "04": check_04, "05": check_05}
+def check_06(text, images):
+    assert _number(r"TF-IDF \+ LinearSVC\s+accuracy (\d\.\d+)", text) >= 0.6
+    assert _number(r"TextCNNClassifier\s+accuracy (\d\.\d+)", text) >= 0.55
+    assert "features per sentence: " in text
+
+
+CHECKS = {"01": check_01, "02": check_02, "03": check_03, "04": check_04, "05": check_05,
+          "06": check_06}
 
 
 def test_every_notebook_has_checks():
-    assert len(SCRIPTS) == 5
+    assert len(SCRIPTS) == 6
     assert {name[:2] for name in SCRIPTS} == set(CHECKS)
 
 

@@ -10,6 +10,7 @@ from ._models import default_models, feature_input_size, resolve_models
 from ._result import ComparisonResult, comparison_table
 from ._run import Logger, run_models
 from ._splits import check_scoring_names, encode_labels, make_splits
+from ._text import is_text, text_model_specs, warn_duplicates
 
 __all__ = ["compare"]
 
@@ -130,7 +131,12 @@ def compare(X, y, models=None, *, cv=5, scoring="accuracy", random_state=0, n_jo
     from ..utils import resolve_device
 
     log = Logger(int(verbose))
-    specs = resolve_models(models)
+    if is_text(X):  # sentences get the text models
+        warn_duplicates(X)
+        specs = text_model_specs(models, quick=quick, random_state=random_state,
+                                 device=device, n_jobs=n_jobs)
+    else:
+        specs = resolve_models(models)
     scoring = check_scoring_names(scoring)
     if test_size is None and isinstance(cv, Integral) and cv < 2:
         raise ValueError(f"cv must be at least 2 folds; got {cv!r}.")

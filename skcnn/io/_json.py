@@ -19,7 +19,7 @@ from ._classes import allowed_class, class_key, is_skcnn_object
 __all__ = ["encode", "decode", "UnsupportedValueError"]
 
 _MARKERS = ("__tuple__", "__dict__", "__float__", "__ndarray__", "__history__", "__path__",
-            "__device__", "__preprocess__", "__object__")
+            "__device__", "__preprocess__", "__pixel_encoding__", "__object__")
 
 
 class UnsupportedValueError(TypeError):
@@ -105,10 +105,13 @@ def encode(value, where="value"):
             return {"__device__": str(value)}
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
+    from ..data.arrays import PixelEncoding
     from ..plugins import PreprocessConfig
 
     if isinstance(value, PreprocessConfig):
         return {"__preprocess__": encode(value.to_dict(), where)}
+    if isinstance(value, PixelEncoding):
+        return {"__pixel_encoding__": encode(value._asdict(), where)}
     if is_skcnn_object(value):
         key = class_key(type(value))
         if key is None:
@@ -250,4 +253,11 @@ def decode(value, where="value"):
             return PreprocessConfig(**fields)
         except (TypeError, ValueError) as exc:
             raise _bad(where, f"invalid preprocessing config ({exc})") from None
+    if marker == "__pixel_encoding__":
+        from ..data.arrays import PixelEncoding
+
+        fields = decode(body, where)
+        if not isinstance(fields, dict) or set(fields) != set(PixelEncoding._fields):
+            raise _bad(where, f"a pixel encoding must hold {', '.join(PixelEncoding._fields)}")
+        return PixelEncoding(**fields)
     raise _bad(where, f"unknown marker {marker}")  # pragma: no cover

@@ -2,13 +2,20 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skcnn import CNNClassifier, FineTunedClassifier, ImageLoader, PretrainedFeatures
+from skcnn import (
+    CNNClassifier, CNNRegressor, FineTunedClassifier, FineTunedRegressor, ImageLoader,
+    PretrainedFeatures,
+)
 
 # Fast settings: scikit-learn's checks feed tiny tabular arrays, read as 1xD
 # strips (or 1xSxS images for square D), so use 'same' padding.
 FAST_CNN = CNNClassifier(filters=(8,), kernel_size=3, padding="same", hidden_units=(32,),
                          max_epochs=40, batch_size=32, learning_rate=0.01, verbose=0,
                          random_state=0)
+
+FAST_CNN_REGRESSOR = CNNRegressor(filters=(8,), kernel_size=3, padding="same",
+                                  hidden_units=(32,), max_epochs=40, batch_size=32,
+                                  learning_rate=0.01, verbose=0, random_state=0)
 
 # The default backbone (weights ship with the package) at a small input size.
 FAST_FEATURES = PretrainedFeatures(input_size=32, batch_size=16, num_workers=0, verbose=0)
@@ -23,6 +30,10 @@ _BATCH_NUMERICS = (
 # (tests/test_finetune.py measures that on real images).
 FAST_FINETUNE = FineTunedClassifier(input_size=16, max_epochs=2, unfreeze="head", batch_size=64,
                                     learning_rate=1e-2, num_workers=0, verbose=0, random_state=0)
+
+FAST_FINETUNE_REGRESSOR = FineTunedRegressor(input_size=16, max_epochs=2, unfreeze="head",
+                                             batch_size=64, learning_rate=1e-2, num_workers=0,
+                                             verbose=0, random_state=0)
 
 _SGD_WEIGHTS = (
     "mini-batch SGD: a repeated image fills two batch slots and shifts the shuffled order, so "
@@ -61,7 +72,8 @@ def _expected_failed_checks(estimator):
     return EXPECTED_FAILURES.get(type(estimator), {})
 
 
-@parametrize_with_checks([FAST_CNN, FAST_FEATURES, FAST_FINETUNE, ImageLoader(size=8)],
+@parametrize_with_checks([FAST_CNN, FAST_FEATURES, FAST_FINETUNE, FAST_CNN_REGRESSOR,
+                          FAST_FINETUNE_REGRESSOR, ImageLoader(size=8)],
                          expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

@@ -189,6 +189,8 @@ class TrainingNet(NeuralNet):
     recorded each epoch (see ``TASK_METRICS``).
     """
 
+    task = "multiclass"  # (nets pickled before the task parameter existed)
+
     def __init__(self, *args, shuffle_seed=0, augment=None, precision=None, task="multiclass",
                  **kwargs):
         super().__init__(*args, **kwargs)

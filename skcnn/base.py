@@ -495,7 +495,7 @@ class BaseImageClassifier(ClassifierMixin, BaseImageEstimator):
             of K arrays of shape (N, 2) instead, whose column 1 is this column).
         """
         check_is_fitted(self)
-        return self._network_outputs(X, "sigmoid" if self._multilabel else "softmax")
+        return self._network_outputs(X, "sigmoid" if self._is_multilabel() else "softmax")
 
     def predict(self, X):
         """Most probable class of each image, or the labels that apply (multi-label).
@@ -513,7 +513,7 @@ class BaseImageClassifier(ClassifierMixin, BaseImageEstimator):
         """
         check_is_fitted(self)
         proba = self.predict_proba(X)
-        if self._multilabel:
+        if self._is_multilabel():
             return (proba >= self.threshold).astype(self._indicator_dtype)
         return self.classes_[np.argmax(proba, axis=1)]
 
@@ -523,16 +523,19 @@ class BaseImageClassifier(ClassifierMixin, BaseImageEstimator):
         return tags
 
     # ------------------------------------------------------------------ hooks
+    def _is_multilabel(self):
+        return getattr(self, "_multilabel", False)  # (absent from nets pickled before 0.2)
+
     def _criterion(self):
-        return nn.BCEWithLogitsLoss if self._multilabel else nn.CrossEntropyLoss
+        return nn.BCEWithLogitsLoss if self._is_multilabel() else nn.CrossEntropyLoss
 
     def _task(self):
-        return "multilabel" if self._multilabel else "multiclass"
+        return "multilabel" if self._is_multilabel() else "multiclass"
 
     def _encode_targets(self, y, n_samples, sample_weight, *, classes, resume, partial):
         if _is_indicator(y):
             return self._encode_indicator(y, n_samples, sample_weight, resume)
-        if resume and self._multilabel:
+        if resume and self._is_multilabel():
             raise InputError(
                 "y is a 1-D label vector but this classifier was fitted on a multi-label "
                 f"indicator matrix of {len(self.classes_)} labels; pass a 0/1 matrix of that "
@@ -559,12 +562,12 @@ class BaseImageClassifier(ClassifierMixin, BaseImageEstimator):
                 "class_weight is for single-label targets; with a multi-label indicator y, "
                 "weight images with sample_weight instead (e.g. by their rarest label).")
         n_labels = y.shape[1]
-        if resume and (not self._multilabel or n_labels != len(self.classes_)):
+        if resume and (not self._is_multilabel() or n_labels != len(self.classes_)):
+            fitted_on = (f"{len(self.classes_)} labels" if self._is_multilabel()
+                         else "a 1-D label vector")
             raise InputError(
                 f"y is an indicator matrix of {n_labels} labels but this classifier was fitted "
-                f"on {'a 1-D label vector' if not self._multilabel else len(self.classes_)}"
-                f"{' labels' if self._multilabel else ''}; fit from scratch "
-                "(warm_start=False) to change the target.")
+                f"on {fitted_on}; fit from scratch (warm_start=False) to change the target.")
         counts = y.sum(axis=0)
         never, always = np.flatnonzero(counts == 0), np.flatnonzero(counts == n_samples)
         if never.size or always.size:

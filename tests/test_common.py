@@ -47,6 +47,12 @@ _FROZEN_ON_BLOBS = (
     "accuracy on real images is tested in tests/test_finetune.py"
 )
 
+_FROZEN_ON_REGRESSION = (
+    "fast settings keep the ImageNet backbone frozen for 2 epochs: its features of the check's "
+    "10-feature regression rows drawn as 1x10-pixel strips (negative values clipped to black) "
+    "do not reach R² 0.5; regression on real images is tested in tests/test_regressor.py"
+)
+
 # Each expected failure with its reason (never skipped silently).
 EXPECTED_FAILURES = {
     PretrainedFeatures: {
@@ -64,6 +70,16 @@ EXPECTED_FAILURES = {
     CNNClassifier: {
         "check_sample_weight_equivalence_on_dense_data": _SGD_WEIGHTS,
         "check_methods_subset_invariance": _BATCH_NUMERICS,
+    },
+    CNNRegressor: {
+        "check_sample_weight_equivalence_on_dense_data": _SGD_WEIGHTS,
+        "check_methods_subset_invariance": _BATCH_NUMERICS,
+    },
+    FineTunedRegressor: {
+        "check_regressors_train": _FROZEN_ON_REGRESSION,
+        "check_regressors_train(readonly_memmap=True)": _FROZEN_ON_REGRESSION,
+        "check_regressors_train(readonly_memmap=True,X_dtype=float32)": _FROZEN_ON_REGRESSION,
+        "check_sample_weight_equivalence_on_dense_data": _SGD_WEIGHTS,
     },
 }
 

@@ -122,7 +122,7 @@ class CNNRegressor(ScratchNetworkMixin, BaseImageRegressor):
     ----------
     n_outputs_ : int
         Number of targets per image.
-    target_mean_, target_scale_ : ndarray of shape (n_outputs_,)
+    target_mean_, target_scale_ : ndarray of shape (n_outputs,)
         Mean and standard deviation of each target in ``fit`` (0 and 1 when
         ``standardize_target=False``); ``predict`` maps the network's outputs
         back with them.

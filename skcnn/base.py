@@ -273,11 +273,12 @@ class BaseImageEstimator(NamedPluginParamsMixin, BaseEstimator):
 
         ``own`` are the (name, callback) pairs skcnn adds to this training call.
         """
-        if self.callbacks is None:
+        user = getattr(self, "callbacks", None)  # (an estimator may lack the parameter)
+        if user is None:
             return []
         taken = _RESERVED_CALLBACK_NAMES | {name for name, _ in own}
         named = []
-        for index, item in enumerate(self.callbacks):
+        for index, item in enumerate(user):
             name, callback = (item if isinstance(item, tuple) and len(item) == 2
                               and isinstance(item[0], str) else (None, item))
             if isinstance(callback, type) and issubclass(callback, Callback):
@@ -514,7 +515,8 @@ class BaseImageClassifier(ClassifierMixin, BaseImageEstimator):
         check_is_fitted(self)
         proba = self.predict_proba(X)
         if self._is_multilabel():
-            return (proba >= self.threshold).astype(self._indicator_dtype)
+            threshold = getattr(self, "threshold", 0.5)  # (a subclass may lack the parameter)
+            return (proba >= threshold).astype(self._indicator_dtype)
         return self.classes_[np.argmax(proba, axis=1)]
 
     def __sklearn_tags__(self):

@@ -52,7 +52,7 @@ def test_output_format_follows_scikit_learn(multilabel_digits):
     assert not np.allclose(proba.sum(axis=1), 1.0)  # independent labels, no softmax
     np.testing.assert_array_equal(pred, (proba >= 0.5).astype(int))
     np.testing.assert_array_equal(clf.classes_, np.arange(3))
-    # each column is column 1 of MultiOutputClassifier's per-label (N, 2) arrays
+    # a higher threshold marks fewer labels present
     strict = CNNClassifier(**{**ML, "max_epochs": 3, "threshold": 0.9}).fit(X[:300], Y[:300])
     assert strict.predict(X[300:350]).sum() <= pred.sum()
     assert clf.score(X[300:], Y[300:]) == pytest.approx(

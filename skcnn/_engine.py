@@ -7,7 +7,10 @@ This engine keeps skorch's training loop, callbacks and history, but
 
 * slices whole batches out of tensors (one gather per batch),
 * accumulates loss and accuracy on the device and records them once per epoch,
-* supports per-sample weights in the loss.
+* supports per-sample weights in the loss,
+* trains any per-sample loss: cross-entropy (``task='multiclass'``), binary
+  cross-entropy on sigmoid outputs (``'multilabel'``) or a regression loss
+  (``'regression'``), and records the task's metric each epoch (``TASK_METRICS``).
 """
 
 import math
@@ -19,16 +22,20 @@ from skorch.utils import TeeGenerator
 from ._progress import tqdm
 
 __all__ = ["TensorBatches", "BatchIterator", "TrainingNet", "EpochProgressBar", "CosineDecay",
-           "averaged_proba"]
+           "averaged_proba", "averaged_outputs", "TASK_METRICS"]
+
+#: task -> the metric recorded per epoch as ``train_<name>`` / ``valid_<name>``:
+#: accuracy (multi-label: every label right, at probability 0.5) or R² (mean over outputs).
+TASK_METRICS = {"multiclass": "acc", "multilabel": "acc", "regression": "r2"}
 
 
 class TensorBatches(torch.utils.data.Dataset):
-    """Images, encoded labels and sample weights held as tensors.
+    """Images, encoded targets and sample weights held as tensors.
 
     Parameters
     ----------
     X : Tensor of shape (N, C, H, W)
-    y : Tensor of shape (N,), dtype long, optional
+    y : Tensor of shape (N,) of class indices (long), or (N, K) float, optional
     weight : Tensor of shape (N,), optional
         Per-sample loss weights; ones when omitted.
     """
@@ -120,7 +127,8 @@ class EpochProgressBar(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         last = net.history[-1]
-        shown = {k: f"{last[k]:.4f}" for k in ("train_loss", "train_acc", "valid_loss", "valid_acc")
+        shown = {k: f"{last[k]:.4f}" for k in ("train_loss", "train_acc", "train_r2",
+                                                "valid_loss", "valid_acc", "valid_r2")
                  if k in last}
         self.bar_.set_postfix(shown, refresh=False)
         self.bar_.update(1)
@@ -176,17 +184,24 @@ class CosineDecay(Callback):
 
 
 class TrainingNet(NeuralNet):
-    """skorch net for ``(N, C, H, W)`` tensors with weighted cross-entropy.
+    """skorch net for ``(N, C, H, W)`` tensors with a weighted per-sample loss.
 
     Expects datasets of type :class:`TensorBatches`. ``shuffle_seed`` seeds the
-    per-fit data order; ``augment`` transforms training batches only.
+    per-fit data order; ``augment`` transforms training batches only. The
+    ``criterion`` must return per-sample (``reduction='none'``) losses;
+    ``task`` ('multiclass', 'multilabel' or 'regression') chooses the metric
+    recorded each epoch (see ``TASK_METRICS``).
     """
 
-    def __init__(self, *args, shuffle_seed=0, augment=None, precision=None, **kwargs):
+    task = "multiclass"  # (nets pickled before the task parameter existed)
+
+    def __init__(self, *args, shuffle_seed=0, augment=None, precision=None, task="multiclass",
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.shuffle_seed = shuffle_seed
         self.augment = augment
         self.precision = precision
+        self.task = task
 
     def _autocast(self):
         device = torch.device(self.device)
@@ -254,6 +269,8 @@ class TrainingNet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         target, weight = y_true
         losses = self.criterion_(y_pred.float(), target)
+        if losses.ndim > 1:  # one loss per output (multi-label, regression): mean per image
+            losses = losses.flatten(1).mean(1)
         return losses.mean() if weight is None else (losses * weight).mean()
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
@@ -270,9 +287,29 @@ class TrainingNet(NeuralNet):
             self._mode_set = training
 
     def _count_correct(self, step, batch):
+        """Add the batch's sums behind the epoch metric to ``step`` (as "n_correct")."""
         _, (target, _) = batch
-        step["n_correct"] = (step["y_pred"].detach().argmax(1) == target).sum()
+        y_pred = step["y_pred"].detach()
+        if self.task == "regression":
+            # squared errors, target sums and squared sums per output: R² at the epoch's end
+            y_pred, target = y_pred.float().flatten(1), target.float().flatten(1)
+            step["n_correct"] = torch.stack([((y_pred - target) ** 2).sum(0), target.sum(0),
+                                             (target ** 2).sum(0)])
+        elif self.task == "multilabel":
+            step["n_correct"] = ((y_pred > 0) == (target > 0.5)).all(1).sum()
+        else:
+            step["n_correct"] = (y_pred.argmax(1) == target).sum()
         return step
+
+    def _epoch_metric(self, totals, n_seen):
+        """The epoch's accuracy, or R² (uniform mean over the outputs), from summed batch stats."""
+        if self.task != "regression":
+            return float(totals) / n_seen
+        sse, total, squares = totals.double().cpu()
+        sst = squares - total ** 2 / n_seen
+        r2 = torch.where(sst > 0, 1 - sse / sst.clamp_min(1e-300),
+                         (sse == 0).double())  # constant target: 1 if exact, else 0
+        return float(r2.mean())
 
     def train_step_single(self, batch, **fit_params):
         return self._count_correct(super().train_step_single(batch, **fit_params), batch)
@@ -299,7 +336,8 @@ class TrainingNet(NeuralNet):
         self.history.record(prefix + "_batch_count", n_batches)
         if n_seen:
             self.history.record(prefix + "_loss", float(loss_sum) / n_seen)
-            self.history.record(prefix + "_acc", float(correct) / n_seen)
+            self.history.record(f"{prefix}_{TASK_METRICS[self.task]}",
+                                self._epoch_metric(correct, n_seen))
 
     @torch.inference_mode()
     def predict_logits(self, X, augment=None):
@@ -319,14 +357,28 @@ class TrainingNet(NeuralNet):
         return torch.cat(outputs)
 
 
-def averaged_proba(net, X, augment=None, tta=0, seed=0):
-    """Class probabilities of ``X``; with ``tta`` > 0 the average over the plain
-    images and ``tta`` augmented views of them (seeded, so repeatable)."""
-    proba = torch.softmax(net.predict_logits(X).double(), dim=1)
+_ACTIVATIONS = {
+    "softmax": lambda logits: torch.softmax(logits, dim=1),
+    "sigmoid": torch.sigmoid,
+    None: lambda outputs: outputs,
+}
+
+
+def averaged_outputs(net, X, augment=None, tta=0, seed=0, activation="softmax"):
+    """The network's outputs for ``X`` after ``activation`` ('softmax', 'sigmoid' or None);
+    with ``tta`` > 0 the average over the plain images and ``tta`` augmented views of
+    them (seeded, so repeatable)."""
+    apply = _ACTIVATIONS[activation]
+    outputs = apply(net.predict_logits(X).double())
     if tta and augment is not None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             for _ in range(tta):
-                proba += torch.softmax(net.predict_logits(X, augment=augment).double(), dim=1)
-        proba /= tta + 1
-    return proba.numpy()
+                outputs += apply(net.predict_logits(X, augment=augment).double())
+        outputs /= tta + 1
+    return outputs.numpy()
+
+
+def averaged_proba(net, X, augment=None, tta=0, seed=0):
+    """Class probabilities of ``X`` (softmax), averaged over ``tta`` augmented views."""
+    return averaged_outputs(net, X, augment, tta, seed, activation="softmax")

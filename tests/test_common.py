@@ -2,14 +2,20 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skcnn import (CNNClassifier, FineTunedClassifier, ImageLoader, PretrainedFeatures,
-                   TextCNNClassifier)
+from skcnn import (
+    CNNClassifier, CNNRegressor, FineTunedClassifier, FineTunedRegressor, ImageLoader,
+    PretrainedFeatures, TextCNNClassifier,
+)
 
 # Fast settings: scikit-learn's checks feed tiny tabular arrays, read as 1xD
 # strips (or 1xSxS images for square D), so use 'same' padding.
 FAST_CNN = CNNClassifier(filters=(8,), kernel_size=3, padding="same", hidden_units=(32,),
                          max_epochs=40, batch_size=32, learning_rate=0.01, verbose=0,
                          random_state=0)
+
+FAST_CNN_REGRESSOR = CNNRegressor(filters=(8,), kernel_size=3, padding="same",
+                                  hidden_units=(32,), max_epochs=40, batch_size=32,
+                                  learning_rate=0.01, verbose=0, random_state=0)
 
 # The default backbone (weights ship with the package) at a small input size.
 FAST_FEATURES = PretrainedFeatures(input_size=32, batch_size=16, num_workers=0, verbose=0)
@@ -24,6 +30,10 @@ _BATCH_NUMERICS = (
 # (tests/test_finetune.py measures that on real images).
 FAST_FINETUNE = FineTunedClassifier(input_size=16, max_epochs=2, unfreeze="head", batch_size=64,
                                     learning_rate=1e-2, num_workers=0, verbose=0, random_state=0)
+
+FAST_FINETUNE_REGRESSOR = FineTunedRegressor(input_size=16, max_epochs=2, unfreeze="head",
+                                             batch_size=64, learning_rate=1e-2, num_workers=0,
+                                             verbose=0, random_state=0)
 
 _SGD_WEIGHTS = (
     "mini-batch SGD: a repeated image fills two batch slots and shifts the shuffled order, so "
@@ -42,6 +52,11 @@ _FROZEN_ON_BLOBS = (
 # documented in skcnn/text/inputs.py); one-token-wide kernels suit such rows.
 FAST_TEXT = TextCNNClassifier(embedding_dim=8, kernel_sizes=(1, 2), n_filters=16, max_epochs=30,
                               learning_rate=0.02, batch_size=32, verbose=0, random_state=0)
+_FROZEN_ON_REGRESSION = (
+    "fast settings keep the ImageNet backbone frozen for 2 epochs: its features of the check's "
+    "10-feature regression rows drawn as 1x10-pixel strips (negative values clipped to black) "
+    "do not reach R² 0.5; regression on real images is tested in tests/test_regressor.py"
+)
 
 # Each expected failure with its reason (never skipped silently).
 EXPECTED_FAILURES = {
@@ -64,6 +79,16 @@ EXPECTED_FAILURES = {
         "check_sample_weight_equivalence_on_dense_data": _SGD_WEIGHTS,
         "check_methods_subset_invariance": _BATCH_NUMERICS,
     },
+    CNNRegressor: {
+        "check_sample_weight_equivalence_on_dense_data": _SGD_WEIGHTS,
+        "check_methods_subset_invariance": _BATCH_NUMERICS,
+    },
+    FineTunedRegressor: {
+        "check_regressors_train": _FROZEN_ON_REGRESSION,
+        "check_regressors_train(readonly_memmap=True)": _FROZEN_ON_REGRESSION,
+        "check_regressors_train(readonly_memmap=True,X_dtype=float32)": _FROZEN_ON_REGRESSION,
+        "check_sample_weight_equivalence_on_dense_data": _SGD_WEIGHTS,
+    },
 }
 
 
@@ -71,7 +96,8 @@ def _expected_failed_checks(estimator):
     return EXPECTED_FAILURES.get(type(estimator), {})
 
 
-@parametrize_with_checks([FAST_CNN, FAST_FEATURES, FAST_FINETUNE, ImageLoader(size=8), FAST_TEXT],
+@parametrize_with_checks([FAST_CNN, FAST_FEATURES, FAST_FINETUNE, FAST_CNN_REGRESSOR,
+                          FAST_FINETUNE_REGRESSOR, ImageLoader(size=8), FAST_TEXT],
                          expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

@@ -62,7 +62,8 @@ def test_docs_build_without_warnings(built):
         f"{proc.stderr}\n{proc.stdout[-3000:]}")
     for page in ("index", "getting_started", "cnn_classifier", "pretrained_features",
                  "fine_tuning", "input_formats", "compare", "classify_photo", "saving",
-                 "speed_and_memory", "plugins", "distributed", "inspection", "doctor", "api"):
+                 "speed_and_memory", "plugins", "distributed", "inspection", "doctor", "api",
+                 "regression_multilabel", "search_budget"):
         assert (html / f"{page}.html").is_file(), page
 
 
@@ -88,7 +89,7 @@ def test_every_public_name_is_documented(built):
 
 
 @pytest.mark.parametrize("module_name", ["skcnn.datasets", "skcnn.plotting",
-                                         "skcnn.inspection"])
+                                         "skcnn.inspection", "skcnn.model_selection"])
 def test_module_functions_are_documented(built, module_name):
     import importlib
 

@@ -40,6 +40,7 @@ LAYERS = {
     "skcnn.comparison": 5,
     "skcnn.compare": 5,
     "skcnn.inspection": 5,
+    "skcnn.model_selection": 5,
     "skcnn._inspection_input": 5,
     "skcnn._figures": 5,
     "skcnn._comparison_chart": 5,

@@ -16,7 +16,8 @@ from ..utils._hardware import PRECISIONS, resolve_precision
 from .backbones import resolve_backbone
 from .features import GlobalPool
 
-__all__ = ["FineTunedClassifier", "FineTuneNet", "backbone_stages"]
+__all__ = ["FineTunedClassifier", "FineTuneNet", "FineTuningMixin", "FINETUNE_CONSTRAINTS",
+           "backbone_stages"]
 
 _FORWARD_FEATURES = "forward_features"
 
@@ -92,136 +93,28 @@ class _Unfreeze(Callback):
             param.requires_grad_(unfrozen and name in self.trainable)
 
 
-class FineTunedClassifier(BaseImageClassifier):
-    """Fine-tune a pretrained CNN with a new head on a (small) labelled image set.
+#: Parameter constraints of the backbone and fine-tuning recipe parameters.
+FINETUNE_CONSTRAINTS = {
+    "backbone": [str, BackbonePlugin],
+    "input_size": [Interval(Integral, 8, None, closed="left"), None],
+    "head_hidden_units": [tuple, list],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "unfreeze": [StrOptions({"head", "all"}), Interval(Integral, 0, None, closed="left")],
+    # (a bool is an Integral too; fit rejects it explicitly)
+    "freeze_epochs": [Interval(Integral, 0, None, closed="left")],
+    "backbone_lr_mult": [Interval(Real, 0, None, closed="left")],
+    "layer_decay": [Interval(Real, 0, 1, closed="right"), None],
+    "bn": [StrOptions({"frozen", "train"})],
+    "lr_schedule": [StrOptions({"constant", "cosine", "onecycle"})],
+    "momentum": [Interval(Real, 0, 1, closed="both")],
+    "precision": [StrOptions({"auto", *PRECISIONS})],
+    "num_workers": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+}
 
-    The fine-tuning recipe is made of plain, grid-searchable parameters:
-    which backbone stages train (``unfreeze``), how many epochs train the head
-    alone first (``freeze_epochs``, fastai's ``fine_tune``), smaller learning
-    rates deeper in the backbone (``backbone_lr_mult``, ``layer_decay``) and
-    whether BatchNorm statistics stay frozen (``bn``).
 
-    Parameters
-    ----------
-    backbone : str or BackbonePlugin, default='efficientnet_lite0'
-        See :class:`~skcnn.PretrainedFeatures`; the default works offline.
-    input_size : int, default=None
-        Side of the square input the network is fed; ``None`` uses the
-        backbone's own (224). Smaller trains much faster on small images.
-    head_hidden_units : tuple of int, default=()
-        Hidden layers of the new head (ReLU); ``()`` is a linear head.
-    dropout : float in [0, 1), default=0.2
-        Dropout before each layer of the head.
-    unfreeze : 'head', 'all' or int, default='all'
-        What trains after ``freeze_epochs``: only the head, the whole
-        backbone, or its last N stages (``n_stages_`` after fit).
-    freeze_epochs : int, default=1
-        Epochs that train the head alone before unfreezing.
-    backbone_lr_mult : float, default=0.1
-        Learning rate of the backbone relative to the head's.
-    layer_decay : float in (0, 1], default=None
-        When given, each stage's rate is ``layer_decay`` times the rate of the
-        stage after it (the last stage gets ``backbone_lr_mult``).
-    bn : {'frozen', 'train'}, default='frozen'
-        'frozen' keeps the backbone's BatchNorm layers in inference mode with
-        their ImageNet statistics (and their scale/shift fixed); 'train' updates
-        them (their running statistics then move even with ``unfreeze='head'``).
-    optimizer : str, default='adamw'
-        As in :class:`~skcnn.CNNClassifier`.
-    learning_rate : float, default=1e-3
-        Learning rate of the head.
-    lr_schedule : {'cosine', 'onecycle', 'constant'}, default='cosine'
-        Learning-rate schedule over each fit (per batch).
-    weight_decay : float, default=0.01
-    momentum : float, default=0.9
-        For 'sgd' and 'rmsprop'.
-    batch_size : int, default=32
-    max_epochs : int, default=8
-    early_stopping, validation_fraction, n_iter_no_change, tol
-        As in :class:`~skcnn.CNNClassifier` (restores the best weights).
-    augment : None, 'light', 'standard' or callable, default=None
-        Augmentation of training batches only; see :mod:`skcnn.data.augment`.
-    tta : int, default=0
-        Test-time augmentation views averaged by ``predict_proba``.
-    class_weight : dict, 'balanced' or None, default=None
-    warm_start : bool, default=False
-    device : str, default='auto'
-    precision : {'auto', 'float32', 'bfloat16', 'float16'}, default='auto'
-        Mixed precision for training and inference: 'auto' uses bfloat16 (or
-        float16 with loss scaling) on CUDA and float32 elsewhere.
-    num_workers : int or 'auto', default='auto'
-        Processes that decode and resize images once before training.
-    random_state : int, RandomState instance or None, default=None
-    verbose : int, default=1
 
-    Attributes
-    ----------
-    classes_, n_iter_, history_, loss_curve_, validation_scores_, net_, module_, device_
-        As in :class:`~skcnn.CNNClassifier`.
-    n_features_in_ : int
-        Values per image, when fitted on an array.
-    preprocess_ : PreprocessConfig
-        How images are prepared for the backbone.
-    stages_ : list of str
-        The backbone's stages, first to last (``unfreeze=N`` trains the last N).
-    n_stages_ : int
-    """
-
-    _parameter_constraints = {
-        **TRAINING_CONSTRAINTS,
-        "backbone": [str, BackbonePlugin],
-        "input_size": [Interval(Integral, 8, None, closed="left"), None],
-        "head_hidden_units": [tuple, list],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "unfreeze": [StrOptions({"head", "all"}), Interval(Integral, 0, None, closed="left")],
-        # (a bool is an Integral too; fit rejects it explicitly)
-        "freeze_epochs": [Interval(Integral, 0, None, closed="left")],
-        "backbone_lr_mult": [Interval(Real, 0, None, closed="left")],
-        "layer_decay": [Interval(Real, 0, 1, closed="right"), None],
-        "bn": [StrOptions({"frozen", "train"})],
-        "lr_schedule": [StrOptions({"constant", "cosine", "onecycle"})],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
-        "precision": [StrOptions({"auto", *PRECISIONS})],
-        "num_workers": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
-    }
-
-    def __init__(self, *, backbone="efficientnet_lite0", input_size=None, head_hidden_units=(),
-                 dropout=0.2, unfreeze="all", freeze_epochs=1, backbone_lr_mult=0.1,
-                 layer_decay=None, bn="frozen", optimizer="adamw", learning_rate=1e-3,
-                 lr_schedule="cosine", weight_decay=0.01, momentum=0.9, batch_size=32,
-                 max_epochs=8, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=5, tol=1e-4, augment=None, tta=0, class_weight=None,
-                 warm_start=False, device="auto", precision="auto", num_workers="auto",
-                 random_state=None, verbose=1):
-        self.backbone = backbone
-        self.input_size = input_size
-        self.head_hidden_units = head_hidden_units
-        self.dropout = dropout
-        self.unfreeze = unfreeze
-        self.freeze_epochs = freeze_epochs
-        self.backbone_lr_mult = backbone_lr_mult
-        self.layer_decay = layer_decay
-        self.bn = bn
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.lr_schedule = lr_schedule
-        self.weight_decay = weight_decay
-        self.momentum = momentum
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.augment = augment
-        self.tta = tta
-        self.class_weight = class_weight
-        self.warm_start = warm_start
-        self.device = device
-        self.precision = precision
-        self.num_workers = num_workers
-        self.random_state = random_state
-        self.verbose = verbose
+class FineTuningMixin:
+    """The pretrained network and its fine-tuning recipe (a mixin for the estimators)."""
 
     def _plugin_resolvers(self):
         return {"backbone": resolve_backbone}
@@ -315,6 +208,131 @@ class FineTunedClassifier(BaseImageClassifier):
         tags.input_tags.string = True  # file paths
         return tags
 
+
+
+class FineTunedClassifier(FineTuningMixin, BaseImageClassifier):
+    """Fine-tune a pretrained CNN with a new head on a (small) labelled image set.
+
+    The fine-tuning recipe is made of plain, grid-searchable parameters:
+    which backbone stages train (``unfreeze``), how many epochs train the head
+    alone first (``freeze_epochs``, fastai's ``fine_tune``), smaller learning
+    rates deeper in the backbone (``backbone_lr_mult``, ``layer_decay``) and
+    whether BatchNorm statistics stay frozen (``bn``).
+
+    Parameters
+    ----------
+    backbone : str or BackbonePlugin, default='efficientnet_lite0'
+        See :class:`~skcnn.PretrainedFeatures`; the default works offline.
+    input_size : int, default=None
+        Side of the square input the network is fed; ``None`` uses the
+        backbone's own (224). Smaller trains much faster on small images.
+    head_hidden_units : tuple of int, default=()
+        Hidden layers of the new head (ReLU); ``()`` is a linear head.
+    dropout : float in [0, 1), default=0.2
+        Dropout before each layer of the head.
+    unfreeze : 'head', 'all' or int, default='all'
+        What trains after ``freeze_epochs``: only the head, the whole
+        backbone, or its last N stages (``n_stages_`` after fit).
+    freeze_epochs : int, default=1
+        Epochs that train the head alone before unfreezing.
+    backbone_lr_mult : float, default=0.1
+        Learning rate of the backbone relative to the head's.
+    layer_decay : float in (0, 1], default=None
+        When given, each stage's rate is ``layer_decay`` times the rate of the
+        stage after it (the last stage gets ``backbone_lr_mult``).
+    bn : {'frozen', 'train'}, default='frozen'
+        'frozen' keeps the backbone's BatchNorm layers in inference mode with
+        their ImageNet statistics (and their scale/shift fixed); 'train' updates
+        them (their running statistics then move even with ``unfreeze='head'``).
+    optimizer : str, default='adamw'
+        As in :class:`~skcnn.CNNClassifier`.
+    learning_rate : float, default=1e-3
+        Learning rate of the head.
+    lr_schedule : {'cosine', 'onecycle', 'constant'}, default='cosine'
+        Learning-rate schedule over each fit (per batch).
+    weight_decay : float, default=0.01
+    momentum : float, default=0.9
+        For 'sgd' and 'rmsprop'.
+    batch_size : int, default=32
+    max_epochs : int, default=8
+    early_stopping, validation_fraction, n_iter_no_change, tol
+        As in :class:`~skcnn.CNNClassifier` (restores the best weights).
+    augment : None, 'light', 'standard' or callable, default=None
+        Augmentation of training batches only; see :mod:`skcnn.data.augment`.
+    tta : int, default=0
+        Test-time augmentation views averaged by ``predict_proba``.
+    class_weight : dict, 'balanced' or None, default=None
+    threshold : float in (0, 1), default=0.5
+        Multi-label only (a 2-D 0/1 indicator ``y`` trains one sigmoid output
+        per label): ``predict`` marks a label present when its probability is
+        at least ``threshold``.
+    warm_start : bool, default=False
+    callbacks : list of skorch callbacks or (name, callback) pairs, default=None
+        Extra skorch callbacks run in every training call; see
+        :class:`~skcnn.CNNClassifier`.
+    device : str, default='auto'
+    precision : {'auto', 'float32', 'bfloat16', 'float16'}, default='auto'
+        Mixed precision for training and inference: 'auto' uses bfloat16 (or
+        float16 with loss scaling) on CUDA and float32 elsewhere.
+    num_workers : int or 'auto', default='auto'
+        Processes that decode and resize images once before training.
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=1
+
+    Attributes
+    ----------
+    classes_, n_iter_, history_, loss_curve_, validation_scores_, net_, module_, device_
+        As in :class:`~skcnn.CNNClassifier`.
+    n_features_in_ : int
+        Values per image, when fitted on an array.
+    preprocess_ : PreprocessConfig
+        How images are prepared for the backbone.
+    stages_ : list of str
+        The backbone's stages, first to last (``unfreeze=N`` trains the last N).
+    n_stages_ : int
+    """
+
+    _parameter_constraints = {**TRAINING_CONSTRAINTS, **FINETUNE_CONSTRAINTS}
+
+    def __init__(self, *, backbone="efficientnet_lite0", input_size=None, head_hidden_units=(),
+                 dropout=0.2, unfreeze="all", freeze_epochs=1, backbone_lr_mult=0.1,
+                 layer_decay=None, bn="frozen", optimizer="adamw", learning_rate=1e-3,
+                 lr_schedule="cosine", weight_decay=0.01, momentum=0.9, batch_size=32,
+                 max_epochs=8, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=5, tol=1e-4, augment=None, tta=0, class_weight=None,
+                 threshold=0.5, warm_start=False, callbacks=None, device="auto", precision="auto", num_workers="auto",
+                 random_state=None, verbose=1):
+        self.backbone = backbone
+        self.input_size = input_size
+        self.head_hidden_units = head_hidden_units
+        self.dropout = dropout
+        self.unfreeze = unfreeze
+        self.freeze_epochs = freeze_epochs
+        self.backbone_lr_mult = backbone_lr_mult
+        self.layer_decay = layer_decay
+        self.bn = bn
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.augment = augment
+        self.tta = tta
+        self.class_weight = class_weight
+        self.threshold = threshold
+        self.warm_start = warm_start
+        self.callbacks = callbacks
+        self.device = device
+        self.precision = precision
+        self.num_workers = num_workers
+        self.random_state = random_state
+        self.verbose = verbose
 
 def _training_precision(precision, device):
     """Autocast dtype for training, or None for plain float32."""

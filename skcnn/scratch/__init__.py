@@ -3,5 +3,6 @@
 from ._resolve import list_architectures
 from .architectures import ConvNet, LeNet5, SimpleCNN
 from .classifier import CNNClassifier
+from .regressor import CNNRegressor
 
-__all__ = ["CNNClassifier", "ConvNet", "SimpleCNN", "LeNet5", "list_architectures"]
+__all__ = ["CNNClassifier", "CNNRegressor", "ConvNet", "SimpleCNN", "LeNet5", "list_architectures"]

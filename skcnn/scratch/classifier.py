@@ -1,62 +1,19 @@
 """CNNClassifier: a convolutional network trained from scratch, as a scikit-learn classifier."""
 
-import warnings
-from dataclasses import replace
-from numbers import Integral, Real
-
-import numpy as np
-import torch
-from .._constraints import SIZES
-from .._sklearn_compat import Interval, StrOptions
-from torch import nn
-
 from ..base import OPTIMIZERS, TRAINING_CONSTRAINTS, BaseImageClassifier
-from ..data.arrays import DATA_FORMATS
-from ..data.inputs import image_input
-from ..exceptions import InputError
-from ..plugins import ArchitecturePlugin
-from ._resolve import resolve_architecture
-from .architectures import ConvNet, describe_failure
-from .layers import ACTIVATIONS, POOLINGS
+from ._network import SCRATCH_CONSTRAINTS, ScratchNetworkMixin
 
 __all__ = ["CNNClassifier", "OPTIMIZERS"]
 
-# Parameters that describe the built-in ConvNet; used when architecture=None.
-_CONVNET_PARAMS = ("filters", "kernel_size", "pooling", "pool_size", "hidden_units",
-                   "activation", "dropout", "batch_norm", "padding")
 
-
-def _plain(value):
-    """Lists, tuples and arrays of the same numbers compare equal after this."""
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return tuple(np.asarray(value).tolist())
-    return value
-
-
-def _check_module_fits(module, meta, architecture):
-    """Run one blank image through a freshly built module: it must give one logit per class."""
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            out = module(torch.zeros((1, meta.in_channels, meta.height, meta.width)))
-    except Exception as exc:  # noqa: BLE001 - re-raised with the input's description
-        raise describe_failure(architecture, meta, exc) from exc
-    finally:
-        module.train(was_training)
-    if not torch.is_tensor(out) or tuple(out.shape) != (1, meta.n_outputs):
-        got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
-        raise describe_failure(architecture, meta, ValueError(
-            f"it returned {got} for one image instead of (1, {meta.n_outputs}) logits; make its "
-            f"last layer output n_classes={meta.n_outputs} values"))
-
-
-class CNNClassifier(BaseImageClassifier):
+class CNNClassifier(ScratchNetworkMixin, BaseImageClassifier):
     """A convolutional neural network trained from scratch (skorch underneath).
 
     The default network is a stack of convolution blocks (Conv -> optional
     BatchNorm -> activation -> pooling) followed by dense layers and a
-    softmax output trained with cross-entropy. Its shape is set by plain
+    softmax output trained with cross-entropy (multi-label: given a 2-D 0/1
+    indicator ``y``, one sigmoid output per label trained with binary
+    cross-entropy). Its shape is set by plain
     parameters (``filters``, ``kernel_size``, ...) so ``GridSearchCV`` can
     search it; ``architecture`` accepts any other network.
 
@@ -131,8 +88,16 @@ class CNNClassifier(BaseImageClassifier):
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes in the loss; 'balanced' uses
         ``n_samples / (n_classes * np.bincount(y))``.
+    threshold : float in (0, 1), default=0.5
+        Multi-label only: ``predict`` marks a label present when its
+        probability is at least ``threshold``.
     warm_start : bool, default=False
         When True, ``fit`` continues from the weights of the previous fit.
+    callbacks : list of skorch callbacks or (name, callback) pairs, default=None
+        Extra :class:`skorch.callbacks.Callback` instances run in every
+        training call beside skcnn's own (e.g. gradient clipping, a
+        checkpoint, Optuna's ``SkorchPruningCallback``). They are used as
+        given, not copied; unnamed ones are named after their class.
     input_shape : tuple of int, default=None
         ``(H, W)`` or ``(C, H, W)`` each flat row of 2-D ``X`` is reshaped to.
         Without it a row of length D is read as a square ``1 x sqrt(D) x
@@ -153,7 +118,7 @@ class CNNClassifier(BaseImageClassifier):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Class labels.
+        Class labels (multi-label: ``0 .. n_labels - 1``, the indicator's columns).
     n_features_in_ : int
         Values per image (``C * H * W``).
     feature_names_in_ : ndarray of str
@@ -186,23 +151,7 @@ class CNNClassifier(BaseImageClassifier):
     (3,)
     """
 
-    _parameter_constraints = {
-        **TRAINING_CONSTRAINTS,
-        "architecture": [None, str, ArchitecturePlugin, nn.Module, callable],
-        "filters": SIZES,
-        "kernel_size": [Interval(Integral, 1, None, closed="left")],
-        "pooling": [StrOptions(set(POOLINGS))],
-        "pool_size": [Interval(Integral, 1, None, closed="left")],
-        "hidden_units": SIZES + [None],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "batch_norm": ["boolean"],
-        "padding": [StrOptions({"valid", "same"})],
-        "lr_schedule": [StrOptions({"constant", "cosine", "onecycle"})],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
-        "input_shape": [tuple, list, None],
-        "data_format": [StrOptions(set(DATA_FORMATS))],
-    }
+    _parameter_constraints = {**TRAINING_CONSTRAINTS, **SCRATCH_CONSTRAINTS}
 
     def __init__(self, *, architecture=None, filters=(32, 64), kernel_size=3, pooling="max",
                  pool_size=2, hidden_units=(128,), activation="relu", dropout=0.0,
@@ -210,8 +159,8 @@ class CNNClassifier(BaseImageClassifier):
                  lr_schedule="constant", weight_decay=0.0, momentum=0.9, batch_size=64,
                  max_epochs=20,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, tol=1e-4,
-                 augment=None, tta=0, class_weight=None, warm_start=False, input_shape=None,
-                 data_format="auto",
+                 augment=None, tta=0, class_weight=None, threshold=0.5, warm_start=False,
+                 callbacks=None, input_shape=None, data_format="auto",
                  device="auto", random_state=None, verbose=1):
         self.architecture = architecture
         self.filters = filters
@@ -237,67 +186,11 @@ class CNNClassifier(BaseImageClassifier):
         self.augment = augment
         self.tta = tta
         self.class_weight = class_weight
+        self.threshold = threshold
         self.warm_start = warm_start
+        self.callbacks = callbacks
         self.input_shape = input_shape
         self.data_format = data_format
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
-
-    def _plugin_resolvers(self):
-        return {"architecture": resolve_architecture}
-
-    # ------------------------------------------------------------------ input checks
-    def _prepare_images(self, X, reset):
-        """Validate ``X`` and return float32 ``(N, C, H, W)`` images."""
-        input_shape = self.input_shape if reset else getattr(self, "input_shape_", None)
-        images, _ = image_input(self, X, reset=reset, kinds=("array",), pretrained=False,
-                                input_shape=input_shape, data_format=self.data_format)
-        if reset:
-            self.input_shape_ = tuple(int(s) for s in images.shape[1:])
-        elif images.shape[1:] != tuple(self.input_shape_):
-            got, want = images.shape[1:], tuple(self.input_shape_)
-            raise InputError(
-                f"X has images of shape {'x'.join(map(str, got))} (channels x height x width) "
-                f"but {type(self).__name__} was fitted on {'x'.join(map(str, want))}. "
-                f"Resize or convert them to {want[1]}x{want[2]} with {want[0]} channel(s), "
-                "or fit again on images of the new shape."
-            )
-        return images
-
-    def inspection_target(self):
-        """What :mod:`skcnn.inspection` and :mod:`skcnn.plotting` look at.
-
-        Returns
-        -------
-        target : skcnn.inspection.InspectionTarget
-            As for every classifier, with ``input_shape_``.
-        """
-        return replace(super().inspection_target(), input_shape=tuple(self.input_shape_))
-
-    # ------------------------------------------------------------------ training
-    def _architecture_plugin(self):
-        if self.architecture is None:
-            return ConvNet(**{name: getattr(self, name) for name in _CONVNET_PARAMS})
-        defaults = type(self)().get_params()
-        changed = [name for name in _CONVNET_PARAMS
-                   if repr(_plain(getattr(self, name))) != repr(_plain(defaults[name]))]
-        if changed:
-            warnings.warn(
-                f"{', '.join(changed)} only shape the built-in ConvNet and are ignored because "
-                f"architecture={self.architecture!r} was given. Set architecture=None to use "
-                "them, or tune the architecture's own parameters (architecture__<name>).",
-                UserWarning,
-                stacklevel=4,
-            )
-        return resolve_architecture(self.architecture)
-
-    def _build_module(self, meta):
-        plugin = self._architecture_plugin()
-        plugin.check_input(meta)
-        module = plugin.build(meta)
-        _check_module_fits(module, meta, self.architecture)
-        return module
-
-    def _extra_callbacks(self, net, epochs, steps_per_epoch, partial, resume):
-        return self._lr_schedule_callback(self.lr_schedule, epochs, steps_per_epoch, partial)

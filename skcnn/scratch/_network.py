@@ -1,0 +1,133 @@
+"""What CNNClassifier and CNNRegressor share: the network built from scratch
+(the built-in ConvNet or an architecture plugin) and the checks of the images."""
+
+import warnings
+from dataclasses import replace
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._constraints import SIZES
+from .._sklearn_compat import Interval, StrOptions
+from ..data.arrays import DATA_FORMATS
+from ..data.inputs import image_input
+from ..exceptions import InputError
+from ..plugins import ArchitecturePlugin
+from ._resolve import resolve_architecture
+from .architectures import ConvNet, describe_failure
+from .layers import ACTIVATIONS, POOLINGS
+
+__all__ = ["ScratchNetworkMixin", "SCRATCH_CONSTRAINTS"]
+
+# Parameters that describe the built-in ConvNet; used when architecture=None.
+_CONVNET_PARAMS = ("filters", "kernel_size", "pooling", "pool_size", "hidden_units",
+                   "activation", "dropout", "batch_norm", "padding")
+
+
+def _plain(value):
+    """Lists, tuples and arrays of the same numbers compare equal after this."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(np.asarray(value).tolist())
+    return value
+
+
+def _check_module_fits(module, meta, architecture):
+    """Run one blank image through a freshly built module: it must give one logit per class."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module(torch.zeros((1, meta.in_channels, meta.height, meta.width)))
+    except Exception as exc:  # noqa: BLE001 - re-raised with the input's description
+        raise describe_failure(architecture, meta, exc) from exc
+    finally:
+        module.train(was_training)
+    if not torch.is_tensor(out) or tuple(out.shape) != (1, meta.n_outputs):
+        got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+        raise describe_failure(architecture, meta, ValueError(
+            f"it returned {got} for one image instead of (1, {meta.n_outputs}) logits; make its "
+            f"last layer output n_classes={meta.n_outputs} values"))
+
+
+#: Parameter constraints of the network and input parameters.
+SCRATCH_CONSTRAINTS = {
+    "architecture": [None, str, ArchitecturePlugin, nn.Module, callable],
+    "filters": SIZES,
+    "kernel_size": [Interval(Integral, 1, None, closed="left")],
+    "pooling": [StrOptions(set(POOLINGS))],
+    "pool_size": [Interval(Integral, 1, None, closed="left")],
+    "hidden_units": SIZES + [None],
+    "activation": [StrOptions(set(ACTIVATIONS))],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "batch_norm": ["boolean"],
+    "padding": [StrOptions({"valid", "same"})],
+    "lr_schedule": [StrOptions({"constant", "cosine", "onecycle"})],
+    "momentum": [Interval(Real, 0, 1, closed="both")],
+    "input_shape": [tuple, list, None],
+    "data_format": [StrOptions(set(DATA_FORMATS))],
+}
+
+
+
+class ScratchNetworkMixin:
+    """Builds the network from scratch and prepares the images (a mixin for the estimators)."""
+
+    def _plugin_resolvers(self):
+        return {"architecture": resolve_architecture}
+
+    # ------------------------------------------------------------------ input checks
+    def _prepare_images(self, X, reset):
+        """Validate ``X`` and return float32 ``(N, C, H, W)`` images."""
+        input_shape = self.input_shape if reset else getattr(self, "input_shape_", None)
+        images, _ = image_input(self, X, reset=reset, kinds=("array",), pretrained=False,
+                                input_shape=input_shape, data_format=self.data_format)
+        if reset:
+            self.input_shape_ = tuple(int(s) for s in images.shape[1:])
+        elif images.shape[1:] != tuple(self.input_shape_):
+            got, want = images.shape[1:], tuple(self.input_shape_)
+            raise InputError(
+                f"X has images of shape {'x'.join(map(str, got))} (channels x height x width) "
+                f"but {type(self).__name__} was fitted on {'x'.join(map(str, want))}. "
+                f"Resize or convert them to {want[1]}x{want[2]} with {want[0]} channel(s), "
+                "or fit again on images of the new shape."
+            )
+        return images
+
+    def inspection_target(self):
+        """What :mod:`skcnn.inspection` and :mod:`skcnn.plotting` look at.
+
+        Returns
+        -------
+        target : skcnn.inspection.InspectionTarget
+            As for every classifier, with ``input_shape_``.
+        """
+        return replace(super().inspection_target(), input_shape=tuple(self.input_shape_))
+
+    # ------------------------------------------------------------------ training
+    def _architecture_plugin(self):
+        if self.architecture is None:
+            return ConvNet(**{name: getattr(self, name) for name in _CONVNET_PARAMS})
+        defaults = type(self)().get_params()
+        changed = [name for name in _CONVNET_PARAMS
+                   if repr(_plain(getattr(self, name))) != repr(_plain(defaults[name]))]
+        if changed:
+            warnings.warn(
+                f"{', '.join(changed)} only shape the built-in ConvNet and are ignored because "
+                f"architecture={self.architecture!r} was given. Set architecture=None to use "
+                "them, or tune the architecture's own parameters (architecture__<name>).",
+                UserWarning,
+                stacklevel=4,
+            )
+        return resolve_architecture(self.architecture)
+
+    def _build_module(self, meta):
+        plugin = self._architecture_plugin()
+        plugin.check_input(meta)
+        module = plugin.build(meta)
+        _check_module_fits(module, meta, self.architecture)
+        return module
+
+    def _extra_callbacks(self, net, epochs, steps_per_epoch, partial, resume):
+        return self._lr_schedule_callback(self.lr_schedule, epochs, steps_per_epoch, partial)

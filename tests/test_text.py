@@ -399,7 +399,7 @@ def test_cli_compares_a_csv_of_texts(tmp_path, small, capsys):
 
 
 def test_image_paths_are_not_taken_for_texts(tmp_path, small):
-    from skcnn.text._comparison import is_text
+    from skcnn.comparison._text import is_text
 
     texts, _ = small
     assert is_text(list(texts)) and is_text(texts)

@@ -296,6 +296,11 @@ class CNNClassifier(BaseImageClassifier):
             )
         return resolve_architecture(self.architecture)
 
+    def _architecture_params(self):
+        if self.architecture is None:
+            return ("architecture", *_CONVNET_PARAMS)
+        return ("architecture",)
+
     def _build_module(self, meta):
         plugin = self._architecture_plugin()
         plugin.check_input(meta)

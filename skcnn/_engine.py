@@ -399,7 +399,7 @@ class TrainingNet(NeuralNet):
                     else "the weights became NaN or infinite")
             error = DivergenceError(
                 f"Training diverged in epoch {epoch}: {what}. Lower the learning rate "
-                f"(it is {lr:g}; try {lr / 10:g}), or scale the inputs to [0, 1].")
+                f"(it is {lr:g}; try {lr / 10:g}).")
             error.epoch = epoch
             raise error
         self._last_complete.take(self.module_)

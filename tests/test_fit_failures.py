@@ -206,6 +206,7 @@ CHILD = textwrap.dedent("""
             return super()._extra_callbacks(*args) + [("marker", Marker())]
 
     X, y = load_digits_images(size=16, return_X_y=True)
+    X, y = X[:600], y[:600]
     clf = Classifier(filters=(8,), hidden_units=(32,), batch_size=8, max_epochs=10_000,
                      verbose=0, random_state=0, device="cpu")
     warnings.simplefilter("always")

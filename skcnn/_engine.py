@@ -11,18 +11,27 @@ This engine keeps skorch's training loop, callbacks and history, but
 * trains any per-sample loss: cross-entropy (``task='multiclass'``), binary
   cross-entropy on sigmoid outputs (``'multilabel'``) or a regression loss
   (``'regression'``), and records the task's metric each epoch (``TASK_METRICS``).
+* fails cleanly: Ctrl-C stops after the current batch, and an interrupted,
+  diverged or failed training leaves the network at the end of its last
+  complete epoch (see :meth:`TrainingNet.partial_fit`).
 """
 
 import math
+import signal
+import threading
+from contextlib import contextmanager
 
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer
+from skorch.callbacks import EarlyStopping as _SkorchEarlyStopping
 from skorch.utils import TeeGenerator
 from ._progress import tqdm
+from .exceptions import DivergenceError
 
 __all__ = ["TensorBatches", "BatchIterator", "TrainingNet", "EpochProgressBar", "CosineDecay",
-           "averaged_proba", "averaged_outputs", "TASK_METRICS"]
+           "averaged_proba", "averaged_outputs", "TASK_METRICS", "WeightSnapshot",
+           "StopTraining", "EarlyStopping"]
 
 #: task -> the metric recorded per epoch as ``train_<name>`` / ``valid_<name>``:
 #: accuracy (multi-label: every label right, at probability 0.5) or R² (mean over outputs).
@@ -183,6 +192,80 @@ class CosineDecay(Callback):
             group["lr"] = base
 
 
+class StopTraining(KeyboardInterrupt):
+    """Raised by a callback at the end of an epoch to end training normally.
+
+    skorch's callbacks stop training by raising :class:`KeyboardInterrupt`,
+    which :class:`TrainingNet` treats as Ctrl-C; this subclass is the stop
+    signal it lets pass.
+    """
+
+
+class EarlyStopping(_SkorchEarlyStopping):
+    """skorch's EarlyStopping, stopping with :class:`StopTraining`."""
+
+    def on_epoch_end(self, net, **kwargs):
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except StopTraining:
+            raise
+        except KeyboardInterrupt:
+            raise StopTraining from None
+
+
+class WeightSnapshot:
+    """A copy of a module's weights and buffers, refreshed in place.
+
+    The copy is allocated once, on the module's device; :meth:`take` copies
+    the current values into it (no allocation), :meth:`restore` copies them
+    back.
+    """
+
+    def __init__(self, module):
+        self.state = {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+    @torch.no_grad()
+    def take(self, module):
+        for name, value in module.state_dict().items():
+            self.state[name].copy_(value)
+
+    @torch.no_grad()
+    def restore(self, module):
+        for name, value in module.state_dict().items():
+            value.copy_(self.state[name])
+
+
+@torch.no_grad()
+def weights_are_finite(module):
+    """Whether every floating-point weight and buffer of ``module`` is finite (one sync)."""
+    checks = [value.isfinite().all() for value in module.state_dict().values()
+              if value.is_floating_point()]
+    return not checks or bool(torch.stack(checks).all())
+
+
+@contextmanager
+def _stop_after_batch_on_sigint(net):
+    """While training in the main thread, Ctrl-C asks ``net`` to stop after its
+    current batch instead of raising wherever Python happens to be (a second
+    Ctrl-C interrupts at once). Elsewhere, or when the program installed its
+    own SIGINT handler, nothing changes."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def request_stop(signum, frame):
+        if net._stop_requested:
+            raise KeyboardInterrupt
+        net._stop_requested = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 class TrainingNet(NeuralNet):
     """skorch net for ``(N, C, H, W)`` tensors with a weighted per-sample loss.
 
@@ -191,9 +274,13 @@ class TrainingNet(NeuralNet):
     ``criterion`` must return per-sample (``reduction='none'``) losses;
     ``task`` ('multiclass', 'multilabel' or 'regression') chooses the metric
     recorded each epoch (see ``TASK_METRICS``).
+
+    After :meth:`partial_fit`, ``interrupted_`` says whether Ctrl-C stopped it.
     """
 
     task = "multiclass"  # (nets pickled before the task parameter existed)
+    _stop_requested = False  # set by Ctrl-C during partial_fit
+    _epoch_open = False  # an epoch has begun and not yet ended
 
     def __init__(self, *args, shuffle_seed=0, augment=None, precision=None, task="multiclass",
                  **kwargs):
@@ -243,6 +330,99 @@ class TrainingNet(NeuralNet):
             scaler.step(getattr(self, name + "_"))
         scaler.update()
         return self._count_correct({"loss": loss, "y_pred": y_pred}, batch)
+
+    # ------------------------------------------------------------------ failures
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train for ``max_epochs`` epochs from the current weights.
+
+        As skorch's, except for how training ends early:
+
+        * Ctrl-C (SIGINT, in the main thread) finishes the current batch; the
+          weights go back to the end of the last complete epoch (the epoch that
+          was cut short leaves no history), ``interrupted_`` is set, the last
+          history entry gets ``interrupted=True`` and the
+          :class:`KeyboardInterrupt` is re-raised (skorch swallows it).
+          A callback ends training normally by raising :class:`StopTraining`
+          (as this module's :class:`EarlyStopping` does).
+        * A non-finite training loss, or weights that became non-finite,
+          raise :class:`~skcnn.exceptions.DivergenceError` at the end of that
+          epoch, with the weights of the last finite epoch restored (those
+          before this call if it was the first) and the optimizer's running
+          statistics reset.
+        * Any other error during an epoch also restores the last complete
+          epoch's weights before it propagates.
+
+        The weights are copied once per epoch, on their device, for this.
+        """
+        if not self.initialized_:
+            self.initialize()
+        self.interrupted_ = False
+        self._stop_requested = self._epoch_open = False
+        self._last_complete = WeightSnapshot(self.module_)
+        self.notify("on_train_begin", X=X, y=y)
+        try:
+            with _stop_after_batch_on_sigint(self):
+                self.fit_loop(X, y, **fit_params)
+            if self._stop_requested:  # Ctrl-C during the last epoch's bookkeeping
+                raise KeyboardInterrupt
+        except StopTraining:  # a callback ended training (e.g. early stopping)
+            self._rewind_open_epoch()
+            self.notify("on_train_end", X=X, y=y)
+            return self
+        except KeyboardInterrupt:
+            self._rewind_open_epoch()
+            self.interrupted_ = True
+            if len(self.history):
+                self.history.record("interrupted", True)
+            self._end_failed_training(X, y)
+            raise
+        except BaseException:
+            self._rewind_open_epoch()
+            self._end_failed_training(X, y)
+            raise
+        finally:
+            self._stop_requested = False
+            self._last_complete = None
+        self.notify("on_train_end", X=X, y=y)
+        return self
+
+    def _rewind_open_epoch(self):
+        """Back to the last complete epoch: its weights, and no entry for the open one."""
+        if self._epoch_open:
+            self._last_complete.restore(self.module_)
+            if len(self.history):
+                del self.history[-1]
+            self._epoch_open = False
+
+    def _end_failed_training(self, X, y):
+        if len(self.history):  # callbacks (e.g. EarlyStopping) read the last epoch
+            self.notify("on_train_end", X=X, y=y)
+        elif "progress" in dict(self.callbacks_):
+            dict(self.callbacks_)["progress"].on_train_end(self)
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
+                               **kwargs)
+        self._epoch_open = True
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        # Runs before the callbacks' on_epoch_end: they see a checked epoch.
+        loss = self.history[-1].get("train_loss", 0.0)
+        if not (math.isfinite(loss) and weights_are_finite(self.module_)):
+            epoch = len(self.history)
+            self._rewind_open_epoch()
+            for optimizer in self._optimizers:  # its moments may hold NaN too
+                getattr(self, optimizer + "_").state.clear()
+            lr = float(self.lr)
+            what = (f"the training loss became {loss}" if not math.isfinite(loss)
+                    else "the weights became NaN or infinite")
+            error = DivergenceError(
+                f"Training diverged in epoch {epoch}: {what}. Lower the learning rate "
+                f"(it is {lr:g}; try {lr / 10:g}).")
+            error.epoch = epoch
+            raise error
+        self._last_complete.take(self.module_)
+        self._epoch_open = False
 
     @property
     def _default_callbacks(self):
@@ -333,6 +513,8 @@ class TrainingNet(NeuralNet):
             n_seen += size
             n_batches += 1
             self.notify("on_batch_end", batch=batch, training=training, **step)
+            if self._stop_requested:  # Ctrl-C: this batch is done, stop here
+                raise KeyboardInterrupt
         self.history.record(prefix + "_batch_count", n_batches)
         if n_seen:
             self.history.record(prefix + "_loss", float(loss_sum) / n_seen)
@@ -369,7 +551,13 @@ def averaged_outputs(net, X, augment=None, tta=0, seed=0, activation="softmax"):
     with ``tta`` > 0 the average over the plain images and ``tta`` augmented views of
     them (seeded, so repeatable)."""
     apply = _ACTIVATIONS[activation]
-    outputs = apply(net.predict_logits(X).double())
+    logits = net.predict_logits(X)
+    if not bool(torch.isfinite(logits).all()):
+        raise DivergenceError(
+            "The network's outputs are NaN or infinite, so it has no predictions to give: "
+            "its weights are not finite (a diverged training?). Fit it again with a lower "
+            "learning rate.")
+    outputs = apply(logits.double())
     if tta and augment is not None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback, EarlyStopping
+from skorch.callbacks import Callback
 from skorch.helper import predefined_split
 from skorch.utils import noop
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -34,9 +34,10 @@ from .data.augment import AUGMENT_PRESETS, make_augmentation
 from .data.labels import check_label_types
 from ._inspection_target import InspectionTarget
 from ._engine import (
-    TASK_METRICS, CosineDecay, EpochProgressBar, TensorBatches, TrainingNet, averaged_outputs,
+    TASK_METRICS, CosineDecay, EarlyStopping, EpochProgressBar, TensorBatches, TrainingNet,
+    averaged_outputs,
 )
-from .exceptions import InputError
+from .exceptions import DivergenceError, InputError, TrainingInterruptedWarning
 from .plugins import InputMeta, NamedPluginParamsMixin
 
 __all__ = ["BaseImageEstimator", "BaseImageClassifier", "BaseImageRegressor", "OPTIMIZERS",
@@ -396,23 +397,145 @@ class BaseImageEstimator(NamedPluginParamsMixin, BaseEstimator):
         return dataset.take(train_idx), dataset.take(valid_idx)
 
     def _train(self, X, y, sample_weight, *, epochs, resume, classes, validate, partial):
+        """Fit all-or-nothing: the fitted attributes change only when training ends
+        normally (or, after Ctrl-C, with at least one complete epoch)."""
         limit_torch_threads()
+        if resume:
+            self._check_same_architecture(partial)
+        before = dict(self.__dict__)  # validation (validate_data) writes into self
+        n_before = len(self.net_.history) if resume else 0
+        progress = {"training": False}
+        try:
+            fitted, interrupted = self._fit_network(
+                X, y, sample_weight, epochs=epochs, resume=resume, classes=classes,
+                validate=validate, partial=partial, progress=progress)
+        except BaseException as exc:
+            self._restore(before)
+            if resume and progress["training"]:
+                self._keep_warm_start_progress(exc, n_before, validate)
+            elif isinstance(exc, DivergenceError):
+                _reword(exc, f"{type(self).__name__} is left as it was before this fit.")
+            raise
+        n_new = fitted["n_iter_"] - n_before
+        name = type(self).__name__
+        if interrupted and n_new == 0 and not resume:
+            self._restore(before)
+            warnings.warn(f"Training was interrupted during its first epoch: {name} is left as "
+                          "it was before this fit.", TrainingInterruptedWarning, stacklevel=4)
+            raise KeyboardInterrupt
+        self.__dict__.update(fitted)
+        if interrupted:
+            kept = (f"keeps the weights after epoch {self.n_iter_}, the last complete one"
+                    if n_new else "keeps its weights from before this fit")
+            warnings.warn(
+                f"Training was interrupted (Ctrl-C) after {n_new} complete epoch(s) of this "
+                f"fit: {name} {kept} (the best one with early_stopping), and "
+                "history_[-1]['interrupted'] is True.", TrainingInterruptedWarning,
+                stacklevel=4)
+            raise KeyboardInterrupt
+        return self
+
+    def _restore(self, state):
+        self.__dict__.clear()
+        self.__dict__.update(state)
+
+    def _keep_warm_start_progress(self, exc, n_before, validate):
+        """A warm start failed while training: the network (trained in place) is
+        back at its last complete epoch; make the fitted attributes match it and
+        say so in the error."""
+        net = self.net_
+        n_new = len(net.history) - n_before
+        self.__dict__.update(self._history_attributes(net, n_before, validate))
+        name = type(self).__name__
+        if n_new:
+            note = (f"The warm start had already trained {n_new} complete epoch(s): {name} "
+                    f"keeps their weights (n_iter_={self.n_iter_}), not those from before "
+                    "this fit.")
+        else:
+            note = f"No epoch of this warm start completed: {name} keeps its previous weights"
+            note += (" (its optimizer's running averages were reset)."
+                     if isinstance(exc, DivergenceError) else ".")
+        _reword(exc, note)
+
+    @staticmethod
+    def _history_attributes(net, n_before, validate):
+        history = net.history
+        score = "valid_" + TASK_METRICS[net.task]
+        return {
+            "history_": history,
+            "n_iter_": len(history),
+            "loss_curve_": [float(h["train_loss"]) for h in history],
+            "validation_scores_": (  # accuracy, or R² for regressors
+                [float(h[score]) for h in history[n_before:] if score in h]
+                if validate else None),
+        }
+
+    # ------------------------------------------------------------------ warm starts
+    def _architecture_params(self):
+        """Names of the parameters that shape the network (a warm start cannot change them)."""
+        return ()
+
+    def _architecture_signature(self):
+        """Each architecture parameter as (comparable value, repr); a plugin given by
+        name compares as the plugin it stands for ('simple_cnn' == SimpleCNN())."""
+        resolvers = self._plugin_resolvers()
+        signature = {}
+        for name in self._architecture_params():
+            value = getattr(self, name)
+            comparable = value
+            if isinstance(value, str) and name in resolvers:
+                comparable = resolvers[name](value)
+            signature[name] = (_comparable(comparable), repr(value))
+        return signature
+
+    def _check_same_architecture(self, partial):
+        built = self.__dict__.get("_built_with")
+        if built is None:  # pickled by an older skcnn
+            return
+        now = self._architecture_signature()
+        changed = [f"{name} (built with {old[1]}, now {now[name][1]})"
+                   for name, old in built.items() if name in now and now[name][0] != old[0]]
+        changed += [f"{name} (now {now[name][1]})" for name in now if name not in built]
+        if changed:
+            how = ("partial_fit continues" if partial
+                   else "warm_start=True continues")
+            raise ValueError(
+                f"{how} the fitted network, but {', '.join(changed)} changed since it was "
+                "built, and the fitted network cannot take the new value(s). Set "
+                "warm_start=False (or call fit instead of partial_fit) to build a new network "
+                "with them, or set them back to continue training."
+            )
+
+    # ------------------------------------------------------------------ training steps
+    def _fit_network(self, X, y, sample_weight, *, epochs, resume, classes, validate, partial,
+                     progress):
+        """Validate, build (or continue) and train; return the fitted attributes.
+
+        Returns ``(attributes, interrupted)``. What validation and the target
+        encoding set on ``self`` (``n_features_in_``, ``classes_``...) is put
+        back by :meth:`_train` if this raises. ``progress["training"]`` turns
+        True when the weights start to change.
+        """
         images = self._as_tensor(self._prepare_images(X, reset=not resume))
         targets = self._encode_targets(y, len(images), sample_weight, classes=classes,
                                        resume=resume, partial=partial)
         dataset = self._make_dataset(images, targets.values, targets.weight)
 
+        fitted = {}
         if resume:
             net = self.net_
             seed = self._seed + self.n_iter_
+            device = self.device_
         else:
-            self._seed = seed_from(self.random_state)
-            seed = self._seed
+            base_seed = seed = seed_from(self.random_state)
             device = resolve_device(self.device)
-            self.device_ = str(device)
+            self._seed, self.device_ = base_seed, str(device)  # _build_net reads them
             meta = self._input_meta(images, targets.n_outputs)
             with seeded(seed, device):
                 net = self._build_net(meta, device, seed)
+            fitted.update(_seed=base_seed, device_=str(device),
+                          _built_with=self._architecture_signature())
+            device = str(device)
 
         callbacks = []
         train_data = dataset
@@ -436,24 +559,23 @@ class BaseImageEstimator(NamedPluginParamsMixin, BaseEstimator):
         net.max_epochs = epochs
 
         n_before = len(net.history)
+        interrupted = False
+        progress["training"] = True
         try:
-            with seeded(seed, self.device_):
+            with seeded(seed, device):
                 net.partial_fit(train_data)
+        except KeyboardInterrupt:
+            if not getattr(net, "interrupted_", False):  # not from the training loop
+                raise
+            interrupted = True
         finally:
             # Gradients and the allocator's cached activations are not needed to
             # predict: hand them back so parallel fits sharing a GPU do not starve.
             net.optimizer_.zero_grad(set_to_none=True)
-            release_device_memory(self.device_)
-        self.net_ = net
-        self.history_ = net.history
-        self.n_iter_ = len(net.history)
-        self.loss_curve_ = [float(h["train_loss"]) for h in net.history]
-        score = "valid_" + TASK_METRICS[net.task]  # accuracy, or R² for regressors
-        self.validation_scores_ = (
-            [float(h[score]) for h in net.history[n_before:] if score in h]
-            if validate else None
-        )
-        return self
+            release_device_memory(device)
+        fitted["net_"] = net
+        fitted.update(self._history_attributes(net, n_before, validate))
+        return fitted, interrupted
 
 
 class BaseImageClassifier(ClassifierMixin, BaseImageEstimator):
@@ -761,3 +883,23 @@ class BaseImageRegressor(RegressorMixin, BaseImageEstimator):
         scaled = (values - self.target_mean_) / self.target_scale_
         return _Targets(torch.as_tensor(scaled, dtype=torch.float32),
                         self._normalized_weights(weight, n_samples), self.n_outputs_, None)
+
+def _comparable(value):
+    """A value that compares equal for equal parameter settings: plugins by their
+    class and parameters, lists/tuples/arrays by their items."""
+    if hasattr(value, "get_params") and not isinstance(value, type):
+        params = value.get_params(deep=False)
+        return (type(value), tuple(sorted((k, _comparable(v)) for k, v in params.items())))
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return tuple(_comparable(v) for v in value)
+    return value
+
+
+def _reword(exc, note):
+    """Add ``note`` to the message of an error on its way up."""
+    if isinstance(exc, DivergenceError) and exc.args:
+        exc.args = (f"{exc.args[0]} {note}", *exc.args[1:])
+    elif hasattr(exc, "add_note"):  # Python >= 3.11
+        exc.add_note(note)

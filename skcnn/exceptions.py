@@ -15,6 +15,8 @@ __all__ = [
     "IncompatibleWeightsError",
     "ModelFileError",
     "OnnxExportError",
+    "DivergenceError",
+    "TrainingInterruptedWarning",
 ]
 
 
@@ -88,4 +90,22 @@ class OnnxExportError(_Picklable, ValueError):
     """An estimator or one of its steps cannot be exported to ONNX.
 
     The message names the estimator (or the Pipeline step) and the fix.
+    """
+
+
+class DivergenceError(_Picklable, ValueError, FloatingPointError):
+    """Training diverged: the loss (or a weight) became NaN or infinite.
+
+    Raised by ``fit`` and ``partial_fit`` once the epoch in which it happened
+    has ended. The message names that epoch and suggests a lower learning
+    rate. A ``ValueError`` (as scikit-learn's MLP raises for non-finite
+    weights), so ``GridSearchCV`` scores such a fit with ``error_score`` and
+    goes on; also a ``FloatingPointError``, what ``numpy.errstate`` raises.
+    """
+
+
+class TrainingInterruptedWarning(UserWarning):
+    """A fit was interrupted (Ctrl-C): it keeps the last complete epoch's weights.
+
+    Issued just before ``fit`` re-raises the :class:`KeyboardInterrupt`.
     """

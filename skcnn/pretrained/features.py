@@ -256,6 +256,17 @@ class PretrainedFeatures(NamedPluginParamsMixin, ClassNamePrefixFeaturesOutMixin
         -------
         self : PretrainedFeatures
         """
+        # All or nothing: a fit that fails (unknown layer, a backbone that cannot
+        # load...) leaves the estimator as it was, e.g. still fitted before.
+        before = dict(self.__dict__)
+        try:
+            return self._fit(X)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _fit(self, X):
         image_input(self, X, reset=True)
         cache_dir = _cache.resolve_cache_dir(self.cache)
         plugin = resolve_backbone(self.backbone)

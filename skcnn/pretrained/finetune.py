@@ -141,6 +141,9 @@ class FineTuningMixin:
         transform = PilPreprocess.from_config(self.preprocess_)
         return prepare_tensor(ImageItems(items, kind, transform), self.num_workers)
 
+    def _architecture_params(self):
+        return ("backbone", "input_size", "head_hidden_units", "dropout", "bn")
+
     def _build_module(self, meta):
         if isinstance(self.unfreeze, bool):
             raise ValueError("unfreeze must be 'head', 'all' or a number of stages; got "

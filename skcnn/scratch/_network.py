@@ -106,6 +106,12 @@ class ScratchNetworkMixin:
         return replace(super().inspection_target(), input_shape=tuple(self.input_shape_))
 
     # ------------------------------------------------------------------ training
+    def _architecture_params(self):
+        """The parameters that shape the network (a warm start cannot change them)."""
+        if self.architecture is None:
+            return ("architecture", *_CONVNET_PARAMS)
+        return ("architecture",)
+
     def _architecture_plugin(self):
         if self.architecture is None:
             return ConvNet(**{name: getattr(self, name) for name in _CONVNET_PARAMS})

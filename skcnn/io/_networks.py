@@ -23,8 +23,8 @@ __all__ = ["is_estimator", "fitted_attributes", "expects_network", "network_stat
 
 #: Attributes that are rebuilt on load instead of stored (per estimator class name).
 _REBUILT = {
-    "CNNClassifier": ("net_", "_plugin", "_stage_params"),
-    "FineTunedClassifier": ("net_", "_plugin", "_stage_params"),
+    "CNNClassifier": ("net_", "_plugin", "_stage_params", "_built_with"),
+    "FineTunedClassifier": ("net_", "_plugin", "_stage_params", "_built_with"),
     "PretrainedFeatures": ("model_", "cache_dir_", "_cache_key_settings", "_transform_stats"),
     "ImageLoader": (),
 }
@@ -152,6 +152,9 @@ def rebuild(estimator, tensors):
 
 def _rebuild_classifier(estimator, kind, tensors):
     from ..plugins import InputMeta
+
+    # What a warm start compares its parameters with (plugin classes: rebuilt, not stored).
+    estimator._built_with = estimator._architecture_signature()
 
     device = torch.device(restore_device(estimator.device_))
     estimator.device_ = str(device)

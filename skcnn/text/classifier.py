@@ -450,5 +450,6 @@ class TextCNNClassifier(TransformerMixin, BaseImageClassifier):
         tags = super().__sklearn_tags__()
         tags.input_tags.string = True
         tags.input_tags.two_d_array = True
+        tags.classifier_tags.multi_label = False  # one label per text (no indicator targets)
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags

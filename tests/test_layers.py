@@ -33,6 +33,8 @@ LAYERS = {
     "skcnn.datasets": 1,
     "skcnn._engine": 2,
     "skcnn.base": 3,
+    "skcnn._estimator": 3,
+    "skcnn._fit_guard": 3,
     "skcnn.scratch": 4,
     "skcnn.pretrained": 4,
     "skcnn.text": 4,

@@ -51,7 +51,7 @@ for (name, photo), top in zip(photos.items(), predictions):
 
 # %%
 fig = Figure(figsize=(10, 3.2), layout="constrained")
-for ax, (name, photo), top in zip(fig.subplots(1, len(photos)), photos.items(), predictions):
+for ax, photo, top in zip(fig.subplots(1, len(photos)), photos.values(), predictions):
     ax.imshow(photo)
     ax.set_title(f"{top[0][0]} ({top[0][1]:.0%})", fontsize=10)
     ax.set_axis_off()

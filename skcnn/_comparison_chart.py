@@ -54,7 +54,7 @@ def plot_comparison(result, metric=None):
     if right <= left:
         right = left + 0.05
     ax_score.set_xlim(left, right)
-    for pos, mean, std, good, status in zip(positions, means, stds, ok, table["status"]):
+    for pos, mean, good, status in zip(positions, means, ok, table["status"]):
         if good:  # the value inside the bar, by its base
             ax_score.text(left + 0.01 * (right - left), pos, f"{mean:.3f}", va="center",
                           fontsize=8, color="white", fontweight="bold")

@@ -26,6 +26,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer
 from skorch.callbacks import EarlyStopping as _SkorchEarlyStopping
 from skorch.utils import TeeGenerator
+
 from ._progress import tqdm
 from .exceptions import DivergenceError
 

@@ -6,31 +6,35 @@ built and trained through the engine, prediction with test-time augmentation.
 """
 
 from functools import partial
+from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback
-from skorch.helper import predefined_split
-from skorch.utils import noop
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import Callback
+from skorch.helper import predefined_split
+from skorch.utils import noop
 from torch import nn
-from numbers import Integral, Real
 
-from ._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
-from .utils._hardware import release_device_memory, resolve_device, restore_device
-from .utils._random import seed_from, seeded
-from .data.augment import AUGMENT_PRESETS, make_augmentation
-from ._inspection_target import InspectionTarget
 from ._engine import (
-    CosineDecay, EarlyStopping, EpochProgressBar, TensorBatches, TrainingNet,
+    CosineDecay,
+    EarlyStopping,
+    EpochProgressBar,
+    TensorBatches,
+    TrainingNet,
     averaged_outputs,
 )
+from ._fit_guard import AllOrNothingFitMixin
+from ._inspection_target import InspectionTarget
+from ._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
+from .data.augment import AUGMENT_PRESETS, make_augmentation
 from .exceptions import InputError
 from .plugins import InputMeta, NamedPluginParamsMixin
-from ._fit_guard import AllOrNothingFitMixin
+from .utils._hardware import release_device_memory, resolve_device, restore_device
+from .utils._random import seed_from, seeded
 
 __all__ = ["BaseImageEstimator", "OPTIMIZERS", "TRAINING_CONSTRAINTS", "ESTIMATOR_CONSTRAINTS",
            "REGRESSION_CONSTRAINTS", "REGRESSION_LOSSES"]

@@ -5,9 +5,16 @@ does, this module is the only one to adapt.
 """
 
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import (HasMethods, Hidden, Interval, Options, RealNotInt,
-                                             StrOptions, validate_parameter_constraints,
-                                             validate_params)
+from sklearn.utils._param_validation import (
+                                             HasMethods,
+                                             Hidden,
+                                             Interval,
+                                             Options,
+                                             RealNotInt,
+                                             StrOptions,
+                                             validate_parameter_constraints,
+                                             validate_params,
+)
 from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import _check_sample_weight, _check_y
 

@@ -19,11 +19,18 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._estimator import (
+    ESTIMATOR_CONSTRAINTS,
+    OPTIMIZERS,
+    REGRESSION_CONSTRAINTS,
+    REGRESSION_LOSSES,
+    TRAINING_CONSTRAINTS,
+    BaseImageEstimator,
+    _Targets,
+)
 from ._sklearn_compat import _check_y, _fit_context
 from .data.labels import check_label_types
 from .exceptions import InputError
-from ._estimator import (ESTIMATOR_CONSTRAINTS, OPTIMIZERS, REGRESSION_CONSTRAINTS,
-                         REGRESSION_LOSSES, TRAINING_CONSTRAINTS, BaseImageEstimator, _Targets)
 
 __all__ = ["BaseImageEstimator", "BaseImageClassifier", "BaseImageRegressor", "OPTIMIZERS",
            "TRAINING_CONSTRAINTS", "ESTIMATOR_CONSTRAINTS", "REGRESSION_CONSTRAINTS",

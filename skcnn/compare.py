@@ -23,7 +23,7 @@ def __getattr__(name):
     # import system bind the package attribute ``skcnn.compare`` to this module,
     # after its code ran, shadowing the function ``skcnn.compare``. Only now, when
     # a name is looked up here, can the function be put back.
-    setattr(sys.modules[__package__], "compare", comparison.compare)
+    sys.modules[__package__].compare = comparison.compare
     warnings.warn(f"skcnn.compare.{name} moved: import it from skcnn.comparison "
                   f"(from skcnn.comparison import {name}); the old path will be removed.",
                   DeprecationWarning, stacklevel=2)

@@ -2,9 +2,8 @@
 
 import os
 import warnings
-from pathlib import Path
-
 from numbers import Integral
+from pathlib import Path
 
 import numpy as np
 import torch

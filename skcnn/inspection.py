@@ -27,10 +27,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._backbone import FORWARD_FEATURES, LayerOutput
 from ._inspection_input import batch_of_one, module_batch
 from ._inspection_target import InspectionTarget
 from .plugins import BackbonePlugin
-from ._backbone import FORWARD_FEATURES, LayerOutput
 
 __all__ = ["InspectionTarget", "resolve_target", "learning_curve", "available_layers",
            "conv_kernels", "feature_maps"]

@@ -12,12 +12,12 @@ import warnings
 
 import pytest
 import torch
+from conftest import blocked_network
 from sklearn.base import clone
 from torch import nn
 from torchvision import models
 
 import skcnn
-from conftest import blocked_network
 from skcnn import _registry
 from skcnn.exceptions import LayerNotFoundError, PluginNotFoundError
 from skcnn.plugins import BackbonePlugin, PreprocessConfig

@@ -13,8 +13,8 @@ from sklearn.model_selection import GridSearchCV
 from torch import nn
 
 from skcnn import CNNClassifier, LeNet5, SimpleCNN, list_architectures
-from skcnn.datasets import load_digits_images
 from skcnn._engine import TensorBatches, TrainingNet
+from skcnn.datasets import load_digits_images
 from skcnn.exceptions import InputError, PluginNotFoundError
 
 ACTIVATIONS = ["relu", "tanh", "prelu", "sigmoid", "elu", "gelu", "leaky_relu"]

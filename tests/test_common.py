@@ -3,8 +3,13 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skcnn import (
-    CNNClassifier, CNNRegressor, FineTunedClassifier, FineTunedRegressor, ImageLoader,
-    PretrainedFeatures, TextCNNClassifier,
+    CNNClassifier,
+    CNNRegressor,
+    FineTunedClassifier,
+    FineTunedRegressor,
+    ImageLoader,
+    PretrainedFeatures,
+    TextCNNClassifier,
 )
 
 # Fast settings: scikit-learn's checks feed tiny tabular arrays, read as 1xD

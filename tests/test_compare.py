@@ -18,7 +18,7 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.metrics import make_scorer, accuracy_score
+from sklearn.metrics import accuracy_score, make_scorer
 from sklearn.svm import SVC
 
 import skcnn

@@ -8,7 +8,7 @@ from PIL import Image
 
 from skcnn import compare
 from skcnn.cli import main
-from skcnn.datasets import (load_dataset, load_image_folder, load_lfw_faces, load_npz)
+from skcnn.datasets import load_dataset, load_image_folder, load_lfw_faces, load_npz
 from skcnn.exceptions import InputError
 
 

@@ -16,11 +16,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
-
 from conftest import blocked_network
+
 from skcnn import CNNClassifier, PretrainedFeatures
-from skcnn.utils import restore_device
 from skcnn._engine import TrainingNet
+from skcnn.utils import restore_device
 
 
 @pytest.fixture

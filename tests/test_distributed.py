@@ -26,9 +26,8 @@ from skimage.data import lfw_subset
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from skcnn import CNNClassifier, PretrainedFeatures
-from skcnn.utils import (assigned_cuda_index, limit_torch_threads, restore_large_allocations,
-                         thread_share)
 from skcnn.extract import extract_features, load_features
+from skcnn.utils import assigned_cuda_index, limit_torch_threads, restore_large_allocations, thread_share
 
 distributed = pytest.importorskip("distributed")
 

@@ -19,9 +19,9 @@ from conftest import blocked_network
 from packaging.utils import canonicalize_name
 
 from skcnn import doctor
+from skcnn.cli import main
 from skcnn.doctor import _machine, _packages, _report
 from skcnn.utils import _hardware as hardware
-from skcnn.cli import main
 
 RECOMMENDATION = "RECOMMENDATION (without upgrade some features could be missing)"
 

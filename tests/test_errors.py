@@ -8,8 +8,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 from skcnn import CNNClassifier, ConvNet, LeNet5, SimpleCNN
-from skcnn.exceptions import (ArchitectureError, ImageTooSmallError, InputError,
-                              PluginNotFoundError)
+from skcnn.exceptions import ArchitectureError, ImageTooSmallError, InputError, PluginNotFoundError
 
 ACTIVATION_NAMES = ["relu", "tanh", "prelu", "sigmoid", "elu", "gelu", "leaky_relu"]
 OPTIMIZER_NAMES = ["adadelta", "adam", "adamw", "sgd", "rmsprop"]

@@ -16,6 +16,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from conftest import blocked_network
 from PIL import Image
 from skimage import data
 from sklearn.base import clone
@@ -24,7 +25,6 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from conftest import blocked_network
 from skcnn import PretrainedFeatures
 from skcnn.exceptions import LayerNotFoundError, WeightsUnavailableError
 

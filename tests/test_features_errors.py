@@ -10,12 +10,12 @@ import re
 
 import numpy as np
 import pytest
+from conftest import blocked_network
 from PIL import Image
 from skimage import data
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
-from conftest import blocked_network
 from skcnn import PretrainedFeatures
 from skcnn.exceptions import InputError, LayerNotFoundError, PluginNotFoundError
 

@@ -26,15 +26,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 import torch
-from skorch.callbacks import Callback
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
+from skorch.callbacks import Callback
 
 import skcnn
 from skcnn import CNNClassifier, FineTunedClassifier, PretrainedFeatures
-from skcnn.exceptions import (DivergenceError, ImageTooSmallError, InputError,
-                              LayerNotFoundError, PluginNotFoundError,
-                              TrainingInterruptedWarning)
+from skcnn.exceptions import (
+    DivergenceError,
+    ImageTooSmallError,
+    InputError,
+    LayerNotFoundError,
+    PluginNotFoundError,
+    TrainingInterruptedWarning,
+)
 
 CNN_FAST = dict(filters=(4,), kernel_size=3, hidden_units=(16,), max_epochs=2, batch_size=32,
                 verbose=0, random_state=0, device="cpu")
@@ -104,7 +109,8 @@ def _faces(X, y):
 
 CATALOGUE = [
     FailedRefit("cnn-unknown-architecture", lambda: CNNClassifier(**CNN_FAST), "digits",
-                {"architecture": "no_such_network", **CONVNET_DEFAULTS}, _relabelled, PluginNotFoundError,
+                {"architecture": "no_such_network", **CONVNET_DEFAULTS}, _relabelled,
+                PluginNotFoundError,
                 "Unknown architecture 'no_such_network'"),
     FailedRefit("cnn-images-too-small", lambda: CNNClassifier(**dict(CNN_FAST, filters=(4, 4))),
                 "digits_big", {}, _smaller_images, ImageTooSmallError, "must be at least 10x10"),

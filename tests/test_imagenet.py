@@ -7,10 +7,10 @@ Network access is blocked for the whole module.
 import numpy as np
 import pytest
 import torch
+from conftest import blocked_network
 from PIL import Image
 
 import skcnn
-from conftest import blocked_network
 from skcnn.plugins import PreprocessConfig
 from skcnn.pretrained import (
     EfficientNetLite0,

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import FAST as FAST_CNN
 from PIL import Image
 from skimage import data as skdata
 from sklearn.utils._param_validation import InvalidParameterError
@@ -27,8 +28,6 @@ from sklearn.utils._param_validation import InvalidParameterError
 from skcnn import CNNClassifier, FineTunedClassifier, ImageLoader, PretrainedFeatures
 from skcnn.exceptions import InputError, LayerNotFoundError, PluginNotFoundError
 from skcnn.pretrained.predict import predict_imagenet_proba
-
-from conftest import FAST as FAST_CNN
 
 FAST_FEATURES = dict(input_size=32, batch_size=16, num_workers=0, verbose=0)
 FAST_FINETUNE = dict(input_size=32, max_epochs=1, unfreeze="head", batch_size=16,

@@ -18,8 +18,14 @@ from torch import nn
 
 from skcnn import CNNClassifier, FineTunedClassifier, PretrainedFeatures
 from skcnn.datasets import load_lfw_faces
-from skcnn.inspection import (InspectionTarget, available_layers, conv_kernels, feature_maps,
-                              learning_curve, resolve_target)
+from skcnn.inspection import (
+    InspectionTarget,
+    available_layers,
+    conv_kernels,
+    feature_maps,
+    learning_curve,
+    resolve_target,
+)
 from skcnn.plotting import plot_feature_maps
 from skcnn.pretrained import resolve_backbone
 

@@ -16,8 +16,7 @@ import pytest
 from torch import nn
 
 import skcnn
-from skcnn import CNNClassifier, list_architectures
-from skcnn import _registry
+from skcnn import CNNClassifier, _registry, list_architectures
 from skcnn.exceptions import PluginNotFoundError
 from skcnn.scratch.architectures import ConvNet
 

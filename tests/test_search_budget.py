@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import HalvingGridSearchCV, HalvingRandomSearchCV
-
 from skorch.callbacks import Callback
 
 from skcnn import CNNClassifier, CNNRegressor, FineTunedClassifier, FineTunedRegressor

@@ -12,10 +12,10 @@ import pickle
 
 import pytest
 import torch
+from conftest import blocked_network
 from torch import nn
 from torchvision import models
 
-from conftest import blocked_network
 from skcnn.exceptions import IncompatibleWeightsError, WeightsUnavailableError
 from skcnn.pretrained import EfficientNetLite0, ResNet18, ResNet50, TimmBackbone
 from skcnn.pretrained.weights import map_positionally

@@ -14,7 +14,6 @@ Default text models, all fitted on the texts as given, in every fold:
 import os
 import warnings
 
-
 __all__ = ["TEXT_MODELS", "TEXT_MODEL_DESCRIPTIONS", "is_text", "text_model_specs",
            "load_text_table", "warn_duplicates", "DuplicateTextWarning"]
 

@@ -13,8 +13,14 @@ This package imports nothing heavy at import time, and torch only inside a
 ``try``: the report is most useful when something is missing.
 """
 
-from ._machine import (check_backbones, check_bfloat16, check_gpus, check_jupyter,
-                       check_threads, probe_torch)
+from ._machine import (
+                       check_backbones,
+                       check_bfloat16,
+                       check_gpus,
+                       check_jupyter,
+                       check_threads,
+                       probe_torch,
+)
 from ._packages import check_packages, declared_requirements, installed_version
 from ._report import READY, RULE, diagnose, format_report, run
 

@@ -122,7 +122,8 @@ def check_bfloat16(gpus=None):
     return dict(cpu=hardware.bfloat16_support("cpu", torch),
                 gpus=[dict(index=gpu["index"], name=gpu["name"],
                            **hardware.bfloat16_support(gpu["index"], torch,
-                                                        capability=gpu["capability"])) for gpu in gpus["devices"]])
+                                                        capability=gpu["capability"]))
+                      for gpu in gpus["devices"]])
 
 
 def check_threads():

@@ -57,7 +57,8 @@ def diagnose(dist="skcnn"):
     gpus = _machine.check_gpus()
     report.update(packages=packages, required=required, recommended=recommended, notes=notes,
                   torch=torch_info, gpus=gpus, bfloat16=_machine.check_bfloat16(gpus),
-                  threads=_machine.check_threads(), backbones=_machine.check_backbones(), jupyter=_machine.check_jupyter())
+                  threads=_machine.check_threads(), backbones=_machine.check_backbones(),
+                  jupyter=_machine.check_jupyter())
     report["ready"] = not required
     report["exit_code"] = 0 if report["ready"] else 1
     return report

@@ -9,8 +9,16 @@ import numpy as np
 
 from .._sklearn_compat import HasMethods, Interval, StrOptions, validate_params
 from ..utils._hardware import PRECISIONS
-from ._folder import (_MANIFEST, _plan, _prepare_folder, _read_index, _read_manifest, _read_shard,
-                      _remove_leftovers, _shard_done)
+from ._folder import (
+    _MANIFEST,
+    _plan,
+    _prepare_folder,
+    _read_index,
+    _read_manifest,
+    _read_shard,
+    _remove_leftovers,
+    _shard_done,
+)
 from ._shards import _DaskRunner, _LocalRunner
 
 __all__ = ["extract_features", "load_features", "ExtractedFeatures"]

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from .._files import atomic_write
-
 from ._folder import _SHARDS, _differing, _index_file
 
 # Networks loaded in this process, by their settings: one model per (Dask) worker.

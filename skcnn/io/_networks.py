@@ -13,10 +13,10 @@ import warnings
 
 import torch
 
-from ..utils._hardware import restore_device
-from ..utils._random import seeded
 from ..exceptions import IncompatibleWeightsError, ModelFileError
 from ..pretrained.weights import state_differences
+from ..utils._hardware import restore_device
+from ..utils._random import seeded
 
 __all__ = ["is_estimator", "fitted_attributes", "expects_network", "network_state", "rebuild",
            "check_weights"]

@@ -18,12 +18,12 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from .._onnx_export import DEFAULT_OPSET, check_graph, export_module, make_session
 from ..exceptions import OnnxExportError
 from ..pretrained.features import PretrainedFeatures
 from ..pretrained.finetune import FineTunedClassifier
 from ..scratch.classifier import CNNClassifier
 from ._array_graph import ArrayPreprocess, array_spec
-from .._onnx_export import DEFAULT_OPSET, check_graph, export_module, make_session
 
 __all__ = ["to_onnx", "DEFAULT_OPSET"]
 

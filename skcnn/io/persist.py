@@ -81,11 +81,9 @@ def _check_target(path):
 
 
 def _entry(estimator, index, where, weights):
-    from ._json import encode
     from ._classes import class_key
-    from ._networks import fitted_attributes, network_state
-
-    from ._networks import is_estimator
+    from ._json import encode
+    from ._networks import fitted_attributes, is_estimator, network_state
 
     if not is_estimator(estimator):  # a plugin or a preprocessing config: plain data
         return {"value": encode(estimator, where)}

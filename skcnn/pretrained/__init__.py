@@ -3,6 +3,7 @@
 from .._backbone import Backbone
 from .backbones import (
     DEFAULT_BACKBONE,
+    VGG16,
     AlexNet,
     ConvNeXtTiny,
     EfficientNetB0,
@@ -13,7 +14,6 @@ from .backbones import (
     ResNet50,
     TimmBackbone,
     TorchvisionBackbone,
-    VGG16,
     list_backbones,
     resolve_backbone,
 )

@@ -2,8 +2,8 @@
 
 import numpy as np
 import torch
-from .._progress import tqdm
 
+from .._progress import tqdm
 from ..data.transforms import iterate_batches
 from ..utils._hardware import default_num_workers, resolve_precision
 

@@ -4,9 +4,9 @@ import difflib
 import math
 import os
 
+from .._backbone import FORWARD_FEATURES, Backbone
 from ..exceptions import PluginNotFoundError, WeightsUnavailableError
 from ..plugins import PreprocessConfig
-from .._backbone import FORWARD_FEATURES, Backbone
 from ._library import LibraryModel, is_default_weights
 from .weights import (
     NETWORK_ERRORS,
@@ -91,9 +91,8 @@ class TimmBackbone(LibraryModel):
 
         check_timm_name(self.model_name)
         arch, tag = split_model_name_tag(self.model_name)
-        if isinstance(self.weights, str) and not is_default_weights(self.weights) and not is_weights_path(
-            self.weights
-        ):
+        if (isinstance(self.weights, str) and not is_default_weights(self.weights)
+                and not is_weights_path(self.weights)):
             tag = self.weights.lstrip(".")
         return arch, tag
 

@@ -1,12 +1,12 @@
-"""torchvision backbones: any classification model as ``"torchvision:<name>"``, and the named built-ins."""
+"""torchvision backbones: any classification model as ``"torchvision:<name>"``, and named built-ins."""
 
 import difflib
 import os
 from functools import lru_cache
 
+from .._backbone import Backbone
 from ..exceptions import IncompatibleWeightsError, PluginNotFoundError, WeightsUnavailableError
 from ..plugins import PreprocessConfig
-from .._backbone import Backbone
 from ._library import LibraryModel, is_default_weights
 from .weights import (
     NETWORK_ERRORS,

@@ -20,9 +20,19 @@ from ..exceptions import PluginNotFoundError
 from ..plugins import BackbonePlugin
 from ._efficientnet_lite import EfficientNetLite0
 from ._timm import TimmBackbone, check_timm_name
-from ._torchvision import (VGG16, AlexNet, ConvNeXtTiny, EfficientNetB0, GoogLeNet,
-                           MobileNetV3Large, ResNet18, ResNet50, TorchvisionBackbone,
-                           check_torchvision_name, torchvision_models)
+from ._torchvision import (
+    VGG16,
+    AlexNet,
+    ConvNeXtTiny,
+    EfficientNetB0,
+    GoogLeNet,
+    MobileNetV3Large,
+    ResNet18,
+    ResNet50,
+    TorchvisionBackbone,
+    check_torchvision_name,
+    torchvision_models,
+)
 
 __all__ = [
     "BACKBONE_GROUP",

@@ -9,17 +9,17 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from .._sklearn_compat import Interval, StrOptions, _fit_context
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..utils._dask import limit_torch_threads
-from ..utils._hardware import PRECISIONS, resolve_device, resolve_precision, restore_device
 from .._inspection_target import InspectionTarget
+from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..data.images import DECODING_VERSION
 from ..data.inputs import image_input
 from ..data.transforms import ImageItems, PilPreprocess, prepare_tensor
 from ..plugins import BackbonePlugin, NamedPluginParamsMixin
+from ..utils._dask import limit_torch_threads
+from ..utils._hardware import PRECISIONS, resolve_device, resolve_precision, restore_device
 from . import _runtime
 from . import cache as _cache
 from ._inference import resolve_batch_size, run_model

@@ -5,9 +5,9 @@ from numbers import Integral, Real
 
 import torch
 from skorch.callbacks import Callback
-from .._sklearn_compat import Interval, StrOptions
 from torch import nn
 
+from .._sklearn_compat import Interval, StrOptions
 from ..base import OPTIMIZERS, TRAINING_CONSTRAINTS, BaseImageClassifier
 from ..data.inputs import image_input
 from ..data.transforms import ImageItems, PilPreprocess, prepare_tensor
@@ -303,7 +303,8 @@ class FineTunedClassifier(FineTuningMixin, BaseImageClassifier):
                  lr_schedule="cosine", weight_decay=0.01, momentum=0.9, batch_size=32,
                  max_epochs=8, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, tol=1e-4, augment=None, tta=0, class_weight=None,
-                 threshold=0.5, warm_start=False, callbacks=None, device="auto", precision="auto", num_workers="auto",
+                 threshold=0.5, warm_start=False, callbacks=None, device="auto", precision="auto",
+                 num_workers="auto",
                  random_state=None, verbose=1):
         self.backbone = backbone
         self.input_size = input_size

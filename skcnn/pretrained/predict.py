@@ -3,10 +3,10 @@
 import numpy as np
 import torch
 
-from ..utils._dask import limit_torch_threads
-from ..utils._hardware import resolve_device
 from ..data.inputs import image_input
 from ..data.transforms import ImageItems, PilPreprocess
+from ..utils._dask import limit_torch_threads
+from ..utils._hardware import resolve_device
 from ._inference import run_model
 from .backbones import resolve_backbone
 from .imagenet import decode_predictions

@@ -10,15 +10,15 @@ from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..base import TRAINING_CONSTRAINTS, BaseImageClassifier
 from .._engine import BatchIterator, averaged_proba
+from ..base import TRAINING_CONSTRAINTS, BaseImageClassifier
 from ..exceptions import InputError
+from ._resolve import resolve_text_architecture
 from .architectures import CharCNN, KimCNN, TextArchitecturePlugin, TextMeta
 from .batches import PaddedTextBatches
 from .inputs import as_documents
 from .tokenize import DEFAULT_TOKEN_PATTERN, TextEncoder
 from .word_vectors import WordVectorsError, check_pair, embedding_matrix, read_word_vectors
-from ._resolve import resolve_text_architecture
 
 __all__ = ["TextCNNClassifier"]
 

@@ -32,6 +32,8 @@ LAYERS = {
     "skcnn.data": 1,
     "skcnn.datasets": 1,
     "skcnn._engine": 2,
+    "skcnn._batches": 2,
+    "skcnn._callbacks": 2,
     "skcnn.base": 3,
     "skcnn._estimator": 3,
     "skcnn._fit_guard": 3,

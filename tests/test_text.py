@@ -162,7 +162,10 @@ def test_vocabulary_is_learnt_from_the_fit_data_only(small):
     assert not unseen & set(clf.vocabulary_)
     # Indices 0 (padding) and 1 (unknown) are reserved; the rest by document frequency.
     assert min(vocab_100.values()) == 2
-    assert clf.unknown_rate_ == 0.0
+    # By default (min_df=None: 2 without word vectors) tokens seen once are unknown, so the
+    # unknown token is trained; min_df=1 keeps every training token.
+    assert 0.0 < clf.unknown_rate_ < 0.5
+    assert TextCNNClassifier(min_df=1, **TINY).fit(texts[:100], labels[:100]).unknown_rate_ == 0
     clf.predict(texts[100:])  # unknown words are fine at predict time
     clf.fit(texts, labels)
     assert len(clf.vocabulary_) > len(vocab_100)
@@ -412,6 +415,8 @@ def test_empty_vocabulary_and_untokenisable_texts():
     texts = ["alpha beta", "gamma delta", "epsilon zeta", "eta theta"]
     with pytest.raises(InputError, match="vocabulary is empty.*Lower min_df"):
         TextCNNClassifier(min_df=2, **TINY).fit(texts, [0, 1, 0, 1])
+    # The default (min_df=None: 2 without word vectors) keeps every token when none occurs twice.
+    assert len(TextCNNClassifier(**TINY).fit(texts, [0, 1, 0, 1]).vocabulary_) == 8
     with pytest.raises(InputError, match="no token.*token_pattern"):
         TextCNNClassifier(token_pattern=r"\d+", **TINY).fit(texts, [0, 1, 0, 1])
 
@@ -481,7 +486,7 @@ def test_cli_compares_a_csv_of_texts(tmp_path, small, capsys):
 
 
 def test_image_paths_are_not_taken_for_texts(tmp_path, small):
-    from skcnn.text._comparison import is_text
+    from skcnn.comparison._text import is_text
 
     texts, _ = small
     assert is_text(list(texts)) and is_text(texts)

@@ -1,7 +1,7 @@
 """TextCNNClassifier against TF-IDF + LinearSVC on the movie-review sentences.
 
 Stratified 5-fold CV (shuffled, random_state=0) on ../shared/data/mr_polarity.csv
-(Pang & Lee 2005; the same data ship as skcnn.datasets.load_movie_reviews), the
+(Pang & Lee 2005; the same sentences as skcnn.datasets.load_movie_reviews), the
 same folds for every model; prints each fold as it ends, then the mean accuracy
 and the time of each model.
 

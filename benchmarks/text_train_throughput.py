@@ -1,29 +1,33 @@
 """Training throughput of TextCNNClassifier against a hand-written PyTorch loop.
 
 Both train the same Kim CNN (same initial weights, optimizer, batch size, epochs
-and thread count) on the same padded batches: the movie-review sentences that
-ship with skcnn, tokenised once by a fitted TextCNNClassifier, each shuffled
-batch cut to its own longest sentence. After one warm-up run of each, both
-sides run ``--repeats`` times, alternating which goes first; the median time of
-each counts. TextCNNClassifier's time includes tokenisation, the vocabulary,
-input checks and building the network.
+and thread count) on the same padded batches: the movie-review sentences of
+../shared/data/mr_polarity.csv (or ``--data``), tokenised once by a fitted
+TextCNNClassifier, each shuffled batch cut to its own longest sentence. After
+one warm-up run of each, both sides run ``--repeats`` times, alternating which
+goes first; the median time of each counts. TextCNNClassifier's time includes
+tokenisation, the vocabulary, input checks and building the network.
 
-    python benchmarks/text_train_throughput.py [--epochs 1] [--repeats 4] [--n 3000]
+    python benchmarks/text_train_throughput.py [--data PATH] [--epochs 1] [--repeats 4] [--n 3000]
 
 Goal (issue 14): ratio (TextCNNClassifier / plain loop) >= 0.95.
 """
 
 import argparse
+import os
 import statistics
 import time
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from skcnn import TextCNNClassifier
-from skcnn.datasets import load_movie_reviews
 from skcnn.text.batches import PaddedTextBatches
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_DATA = os.path.join(HERE, "..", "..", "shared", "data", "mr_polarity.csv")
 
 
 def plain_loop(module, batches, y, epochs, batch_size, seed):
@@ -48,13 +52,17 @@ def plain_loop(module, batches, y, epochs, batch_size, seed):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=DEFAULT_DATA,
+                        help="a csv with columns label and text (default: the shared movie reviews)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=4)
     parser.add_argument("--n", type=int, default=3000, help="sentences")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    texts, labels = load_movie_reviews(return_X_y=True)
+    frame = pd.read_csv(args.data, keep_default_na=False)
+    texts = frame["text"].to_numpy(dtype=object)
+    labels = frame["label"].to_numpy(dtype=object)
     keep = np.random.RandomState(0).permutation(len(texts))[:args.n]  # the file is sorted
     texts, labels = texts[keep], labels[keep]
     params = dict(max_epochs=args.epochs, verbose=0, random_state=0, device="cpu")

@@ -8,7 +8,8 @@
 # on the same folds.
 #
 # * Data: Pang & Lee's (2005) movie-review sentences, 10,662 snippets labelled positive or
-#   negative; they ship with skcnn (`skcnn.datasets.load_movie_reviews`), no download.
+#   negative. `skcnn.datasets.load_movie_reviews` downloads the authors' archive (0.5 MB)
+#   once into `~/.cache/skcnn` (or `$SKCNN_DATA`) and reads it from there afterwards.
 #
 # A few minutes on two CPU cores at full size. `SKCNN_EXAMPLES_QUICK=1` runs a small
 # version on 1,500 sentences (a smoke test: CNNs need more data than that to shine).

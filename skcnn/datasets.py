@@ -1,4 +1,5 @@
-"""Data sets that ship with the software, shaped as images, and loaders for your own."""
+"""Data sets: those that ship with the software (shaped as images), the movie reviews (downloaded
+once into a cache folder), and loaders for your own."""
 
 import os
 import warnings
@@ -15,7 +16,8 @@ from ._sklearn_compat import Interval, validate_params
 from .exceptions import InputError
 
 __all__ = ["load_digits_images", "load_lfw_faces", "load_image_folder", "load_npz",
-           "load_dataset", "IMAGE_EXTENSIONS", "load_movie_reviews"]
+           "load_dataset", "IMAGE_EXTENSIONS", "load_movie_reviews", "get_data_home",
+           "MOVIE_REVIEWS_URL"]
 
 #: File extensions :func:`load_image_folder` reads as images (case-insensitive).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".gif", ".tif",
@@ -30,12 +32,160 @@ def _resize(images, size):
     return resized[:, 0].clamp_(0.0, 1.0).numpy()
 
 
-def load_movie_reviews(*, return_X_y=False, as_frame=False):
-    """Pang & Lee's (2005) movie-review sentence polarity data; see
-    :func:`skcnn.text.datasets.load_movie_reviews` (this name re-exports it)."""
-    from .text.datasets import load_movie_reviews as load
+#: Where :func:`load_movie_reviews` downloads the authors' archive from.
+MOVIE_REVIEWS_URL = "http://www.cs.cornell.edu/people/pabo/movie-review-data/rt-polaritydata.tar.gz"
+#: The archive's file name in the data folder (:func:`get_data_home`).
+MOVIE_REVIEWS_ARCHIVE = "rt-polaritydata.tar.gz"
+#: Members of the archive read by :func:`load_movie_reviews`, and their labels.
+_MOVIE_REVIEWS_MEMBERS = {"rt-polarity.pos": "pos", "rt-polarity.neg": "neg"}
 
-    return load(return_X_y=return_X_y, as_frame=as_frame)
+_MOVIE_REVIEWS_DESCR = """Sentence polarity dataset v1.0 (movie reviews, "rt-polarity")
+---------------------------------------------------------------
+
+10,662 snippets of Rotten Tomatoes reviews, 5,331 positive and 5,331
+negative, lowercased and tokenised with spaces, as distributed publicly by
+the authors for research (http://www.cs.cornell.edu/people/pabo/movie-review-data/).
+Kim (2014), 10-fold CV: CNN-rand 76.1, CNN-static (word2vec) 81.0.
+
+Citation: Bo Pang and Lillian Lee. 2005. Seeing stars: Exploiting class
+relationships for sentiment categorization with respect to rating scales.
+Proceedings of ACL 2005, 115-124.
+"""
+
+
+def get_data_home(data_home=None):
+    """The folder where skcnn keeps downloaded data sets, created if missing.
+
+    ``data_home`` when given, else the environment variable ``SKCNN_DATA``,
+    else ``~/.cache/skcnn`` (like scikit-learn's ``get_data_home``).
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    if data_home is None:
+        data_home = os.environ.get("SKCNN_DATA") or Path("~", ".cache", "skcnn")
+    path = Path(data_home).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _movie_review_sentences(archive):
+    """``(texts, labels)`` from the bytes of ``rt-polaritydata.tar.gz``: every
+    non-empty line of rt-polarity.pos, then of rt-polarity.neg (latin-1, stripped)."""
+    import io
+    import tarfile
+
+    found = {}
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            name = member.name.rsplit("/", 1)[-1]
+            if member.isfile() and name in _MOVIE_REVIEWS_MEMBERS:
+                found[name] = tar.extractfile(member).read()
+    missing = [name for name in _MOVIE_REVIEWS_MEMBERS if name not in found]
+    if missing:
+        raise InputError(f"The archive lacks {' and '.join(missing)}; it is not the authors' "
+                         f"{MOVIE_REVIEWS_ARCHIVE}.")
+    texts, labels = [], []
+    for name, label in _MOVIE_REVIEWS_MEMBERS.items():
+        lines = [line.strip() for line in found[name].decode("latin-1").splitlines()]
+        lines = [line for line in lines if line]
+        texts += lines
+        labels += [label] * len(lines)
+    return texts, labels
+
+
+def _movie_reviews_archive(data_home, download_if_missing):
+    """The bytes of the cached archive, downloaded first when missing (and allowed)."""
+    folder = get_data_home(data_home)
+    path = folder / MOVIE_REVIEWS_ARCHIVE
+    if path.is_file():
+        return path, path.read_bytes()
+    how = (f"Download {MOVIE_REVIEWS_URL} where there is internet and put "
+           f"{MOVIE_REVIEWS_ARCHIVE} in {str(folder)!r} (or point data_home or the SKCNN_DATA "
+           "environment variable at the folder that holds it).")
+    if not download_if_missing:
+        raise FileNotFoundError(f"{str(path)!r} not found and download_if_missing=False. {how}")
+    import tarfile
+    import urllib.request
+
+    from ._files import atomic_write
+
+    try:
+        with urllib.request.urlopen(MOVIE_REVIEWS_URL, timeout=60) as response:
+            data = response.read()
+    except OSError as exc:  # URLError, timeouts, refused connections
+        raise FileNotFoundError(f"{str(path)!r} not found and the download failed ({exc}). "
+                                f"{how}") from None
+    try:
+        _movie_review_sentences(data)
+    except (InputError, tarfile.TarError, EOFError, OSError) as exc:
+        raise InputError(f"{MOVIE_REVIEWS_URL} did not return the expected archive ({exc}); "
+                         f"nothing was saved. {how}") from None
+    atomic_write(path, data, suffix=".tar.gz")
+    return path, data
+
+
+def load_movie_reviews(*, data_home=None, download_if_missing=True, return_X_y=False,
+                       as_frame=False):
+    """Pang & Lee's (2005) movie-review sentence polarity data ("rt-polarity").
+
+    10,662 sentences labelled ``'pos'`` or ``'neg'`` (balanced). The first
+    call downloads the authors' archive (``rt-polaritydata.tar.gz``, 0.5 MB, from
+    http://www.cs.cornell.edu/people/pabo/movie-review-data/)
+    into ``data_home``; later calls read it from there, offline. Texts are
+    the lines of ``rt-polarity.pos`` then ``rt-polarity.neg``, decoded as
+    latin-1 and stripped.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        Folder of the cached archive; see :func:`get_data_home` (default
+        ``$SKCNN_DATA`` or ``~/.cache/skcnn``).
+    download_if_missing : bool, default=True
+        Download the archive when it is not in ``data_home``; False raises
+        instead.
+    return_X_y : bool, default=False
+        Return ``(texts, labels)`` instead of a Bunch.
+    as_frame : bool, default=False
+        Texts and labels as pandas Series (``frame`` holds both).
+
+    Returns
+    -------
+    data : Bunch with ``data`` (texts), ``target`` (labels), ``target_names``,
+        ``frame`` (with ``as_frame``), ``filename`` (the archive) and ``DESCR``
+        (with the citation); or ``(texts, labels)`` when ``return_X_y=True``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the archive is not cached and cannot be downloaded (or
+        ``download_if_missing=False``): the message names the file and the
+        folder to put it in.
+    InputError
+        When the cached file is not the authors' archive.
+    """
+    import tarfile
+
+    path, archive = _movie_reviews_archive(data_home, download_if_missing)
+    try:
+        texts, labels = _movie_review_sentences(archive)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise InputError(f"{str(path)!r} is not a readable tar.gz archive ({exc}); delete it "
+                         f"and call load_movie_reviews again, or replace it with "
+                         f"{MOVIE_REVIEWS_URL}.") from None
+    texts = np.array(texts, dtype=object)
+    labels = np.array(labels, dtype=object)
+    frame = None
+    if as_frame:
+        import pandas as pd
+
+        frame = pd.DataFrame({"label": labels, "text": texts})
+        texts, labels = frame["text"], frame["label"]
+    if return_X_y:
+        return texts, labels
+    return Bunch(data=texts, target=labels, target_names=np.array(["neg", "pos"], dtype=object),
+                 frame=frame, filename=str(path), DESCR=_MOVIE_REVIEWS_DESCR)
 
 
 @validate_params({"size": [Interval(Integral, 1, None, closed="left"), None],

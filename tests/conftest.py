@@ -1,8 +1,11 @@
 """Shared fixtures and fast settings for the skcnn test suite."""
 
+import io
 import socket
+import tarfile
 import urllib.error
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -87,3 +90,49 @@ def blocked_network():
         mp.setattr(socket, "getaddrinfo", refuse)
         mp.setattr(torch.hub, "download_url_to_file", refuse_download)
         yield attempts
+
+
+#: The project's development data, beside the clone (absent from users' clones).
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+MOVIE_REVIEWS_CSV = SHARED_DATA / "mr_polarity.csv"
+
+
+def write_movie_reviews_archive(folder, texts, labels):
+    """Write ``folder/rt-polaritydata.tar.gz`` laid out as the authors' archive.
+
+    ``rt-polaritydata/rt-polarity.pos`` and ``.neg`` hold one latin-1 sentence a
+    line, with the trailing space before the newline of the original files.
+    """
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for label in ("pos", "neg"):
+            data = "".join(f"{text} \n" for text, y in zip(texts, labels)
+                           if y == label).encode("latin-1")
+            info = tarfile.TarInfo(f"rt-polaritydata/rt-polarity.{label}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    path = Path(folder) / "rt-polaritydata.tar.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def shared_movie_reviews():
+    """``(texts, labels)`` of ../shared/data/mr_polarity.csv; skips the test where it is absent."""
+    if not MOVIE_REVIEWS_CSV.is_file():
+        pytest.skip(f"the development data {MOVIE_REVIEWS_CSV} are absent (they sit beside the "
+                    "project's clone in CI); the movie reviews cannot be downloaded in tests")
+    import pandas as pd
+
+    frame = pd.read_csv(MOVIE_REVIEWS_CSV, keep_default_na=False)
+    return frame["text"].tolist(), frame["label"].tolist()
+
+
+@pytest.fixture(scope="session")
+def movie_reviews_home(tmp_path_factory):
+    """A data folder holding rt-polaritydata.tar.gz rebuilt from ../shared/data/mr_polarity.csv
+    (for load_movie_reviews(data_home=...) offline); skips where the csv is absent."""
+    texts, labels = shared_movie_reviews()
+    folder = tmp_path_factory.mktemp("skcnn_data")
+    write_movie_reviews_archive(folder, texts, labels)
+    return folder

@@ -109,11 +109,11 @@ def test_grid_search_on_cluster_equals_local(client, worker_threads, digits8):
     np.testing.assert_array_equal(remote.predict(X), local.predict(X))
 
 
-def test_text_grid_search_on_cluster_equals_local(client, worker_threads):
+def test_text_grid_search_on_cluster_equals_local(client, worker_threads, movie_reviews_home):
     from skcnn import TextCNNClassifier
     from skcnn.datasets import load_movie_reviews
 
-    texts, labels = load_movie_reviews(return_X_y=True)
+    texts, labels = load_movie_reviews(data_home=movie_reviews_home, return_X_y=True)
     texts, labels = texts[::40], labels[::40]  # 267 sentences, both classes
     estimator = TextCNNClassifier(embedding_dim=8, n_filters=4, max_epochs=2, batch_size=32,
                                   verbose=0, random_state=0)

@@ -1,4 +1,6 @@
-"""TextCNNClassifier on real sentences (the movie reviews that ship with skcnn).
+"""TextCNNClassifier on real sentences: the movie reviews of load_movie_reviews, read offline
+from an archive rebuilt from ../shared/data/mr_polarity.csv (tests that need them skip where
+that folder is absent).
 
 Small models (16-dimensional embeddings, few filters) on a few hundred
 sentences keep every fit under a second or two.
@@ -16,8 +18,9 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 
+from conftest import MOVIE_REVIEWS_CSV, blocked_network, write_movie_reviews_archive
 from skcnn import TextCNNClassifier, list_text_architectures
-from skcnn.datasets import load_movie_reviews
+from skcnn.datasets import MOVIE_REVIEWS_URL, get_data_home, load_movie_reviews
 from skcnn.exceptions import InputError
 from skcnn.text import CharCNN, KimCNN, WordVectorsError, read_word_vectors
 from skcnn.text.batches import PaddedTextBatches
@@ -28,8 +31,8 @@ TINY = dict(embedding_dim=16, n_filters=8, kernel_sizes=(2, 3), max_epochs=3, ba
 
 
 @pytest.fixture(scope="module")
-def reviews():
-    texts, labels = load_movie_reviews(return_X_y=True)
+def reviews(movie_reviews_home):
+    texts, labels = load_movie_reviews(data_home=movie_reviews_home, return_X_y=True)
     order = np.random.RandomState(0).permutation(len(texts))
     return texts[order], labels[order]
 
@@ -43,15 +46,94 @@ def small(reviews):
 # ----------------------------------------------------------------------------- the data set
 
 
-def test_movie_reviews_ship_with_the_package(reviews):
-    bunch = load_movie_reviews()
+def test_movie_reviews_from_the_authors_archive_equal_the_shared_csv(movie_reviews_home):
+    import pandas as pd
+
+    bunch = load_movie_reviews(data_home=movie_reviews_home)
+    csv = pd.read_csv(MOVIE_REVIEWS_CSV, keep_default_na=False)
     assert len(bunch.data) == len(bunch.target) == 10662
-    assert sorted(np.unique(bunch.target)) == ["neg", "pos"]
+    assert bunch.data.tolist() == csv["text"].tolist()
+    assert bunch.target.tolist() == csv["label"].tolist()
     assert (bunch.target == "pos").sum() == 5331
     assert "Pang and Lillian Lee" in bunch.DESCR
-    assert all(isinstance(t, str) and t.strip() for t in bunch.data)
-    frame_texts, _ = load_movie_reviews(return_X_y=True, as_frame=True)
-    assert frame_texts.iloc[0] == bunch.data[0]
+    assert bunch.filename == str(movie_reviews_home / "rt-polaritydata.tar.gz")
+    frame_texts, frame_labels = load_movie_reviews(data_home=movie_reviews_home,
+                                                   return_X_y=True, as_frame=True)
+    assert frame_texts.tolist() == bunch.data.tolist()
+    assert frame_labels.iloc[-1] == "neg"
+
+
+SENTENCES = ["a gorgeous , witty film . ", "  the caf\xe9 scenes are tedious .", "",
+             "dull and far too long ."]
+SENTIMENTS = ["pos", "neg", "pos", "neg"]
+
+
+def test_load_movie_reviews_parses_latin1_lines_from_the_cache(tmp_path, monkeypatch):
+    write_movie_reviews_archive(tmp_path, SENTENCES, SENTIMENTS)
+    monkeypatch.setenv("SKCNN_DATA", str(tmp_path))
+    assert get_data_home() == tmp_path
+    with blocked_network() as attempts:
+        texts, labels = load_movie_reviews(return_X_y=True)
+    assert attempts == []  # cached: no download
+    # positives first, then negatives; lines stripped, empty lines dropped, latin-1 decoded
+    assert texts.tolist() == ["a gorgeous , witty film .", "the caf\xe9 scenes are tedious .",
+                              "dull and far too long ."]
+    assert labels.tolist() == ["pos", "neg", "neg"]
+
+
+def test_load_movie_reviews_offline_names_the_file_and_the_folder(tmp_path):
+    folder = tmp_path / "data"
+    with blocked_network() as attempts:
+        with pytest.raises(FileNotFoundError) as error:
+            load_movie_reviews(data_home=folder)
+    assert attempts  # it tried to download, and was refused
+    message = str(error.value)
+    assert "rt-polaritydata.tar.gz" in message and str(folder) in message
+    assert MOVIE_REVIEWS_URL in message and "SKCNN_DATA" in message
+    assert list(folder.iterdir()) == []  # nothing half-written
+    with blocked_network() as attempts:
+        with pytest.raises(FileNotFoundError, match="download_if_missing=False"):
+            load_movie_reviews(data_home=folder, download_if_missing=False)
+    assert attempts == []
+
+
+class _Response:
+    def __init__(self, data):
+        self.data = data
+
+    def read(self):
+        return self.data
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_load_movie_reviews_downloads_once_into_the_cache(tmp_path, monkeypatch):
+    import urllib.request
+
+    archive = write_movie_reviews_archive(tmp_path / "served", SENTENCES, SENTIMENTS).read_bytes()
+    requested = []
+
+    def urlopen(url, timeout):
+        requested.append(url)
+        return _Response(archive)
+
+    folder = tmp_path / "cache"
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    texts, _ = load_movie_reviews(data_home=folder, return_X_y=True)
+    assert requested == [MOVIE_REVIEWS_URL] and len(texts) == 3
+    assert (folder / "rt-polaritydata.tar.gz").read_bytes() == archive
+    assert load_movie_reviews(data_home=folder).data.tolist() == texts.tolist()
+    assert requested == [MOVIE_REVIEWS_URL]  # the second call read the cache
+
+    # A download that is not the archive is refused and not saved.
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: _Response(b"<html>"))
+    with pytest.raises(InputError, match="did not return the expected archive"):
+        load_movie_reviews(data_home=tmp_path / "other")
+    assert list((tmp_path / "other").iterdir()) == []
 
 
 # ----------------------------------------------------------------------------- learning
@@ -80,7 +162,10 @@ def test_vocabulary_is_learnt_from_the_fit_data_only(small):
     assert not unseen & set(clf.vocabulary_)
     # Indices 0 (padding) and 1 (unknown) are reserved; the rest by document frequency.
     assert min(vocab_100.values()) == 2
-    assert clf.unknown_rate_ == 0.0
+    # By default (min_df=None: 2 without word vectors) tokens seen once are unknown, so the
+    # unknown token is trained; min_df=1 keeps every training token.
+    assert 0.0 < clf.unknown_rate_ < 0.5
+    assert TextCNNClassifier(min_df=1, **TINY).fit(texts[:100], labels[:100]).unknown_rate_ == 0
     clf.predict(texts[100:])  # unknown words are fine at predict time
     clf.fit(texts, labels)
     assert len(clf.vocabulary_) > len(vocab_100)
@@ -330,6 +415,8 @@ def test_empty_vocabulary_and_untokenisable_texts():
     texts = ["alpha beta", "gamma delta", "epsilon zeta", "eta theta"]
     with pytest.raises(InputError, match="vocabulary is empty.*Lower min_df"):
         TextCNNClassifier(min_df=2, **TINY).fit(texts, [0, 1, 0, 1])
+    # The default (min_df=None: 2 without word vectors) keeps every token when none occurs twice.
+    assert len(TextCNNClassifier(**TINY).fit(texts, [0, 1, 0, 1]).vocabulary_) == 8
     with pytest.raises(InputError, match="no token.*token_pattern"):
         TextCNNClassifier(token_pattern=r"\d+", **TINY).fit(texts, [0, 1, 0, 1])
 

@@ -46,6 +46,11 @@ def _cmd_compare(args):
     plot = None if args.no_plot else (args.plot or "skcnn-compare.png")
     if plot and os.path.splitext(plot)[1].lower() not in (".png", ".svg", ".pdf"):
         return fail(f"--plot {plot!r}: use a file ending in .png, .svg or .pdf.")
+    for option, path in (("--output", args.output), ("--plot", plot)):
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):  # checked now, not after the whole run
+            return fail(f"{option} {path!r}: the folder {folder!r} does not exist; create it "
+                        "first or write somewhere else.")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -83,6 +88,14 @@ def _cmd_compare(args):
         return fail(exc)
     print(f"Data: {description}")
     print(result.to_text())
+    statuses = [str(status) for status in result.table["status"]]
+    for model, status in zip(result.table["model"], statuses):
+        if status.startswith("failed"):  # the table cuts long reasons: here in full
+            print(f"skcnn compare: {model} {status}", file=sys.stderr)
+    if not any(status == "ok" for status in statuses):
+        print("skcnn compare: error: no model could be fitted (see the reasons above).",
+              file=sys.stderr)
+        return 1
     if args.output:
         result.save(args.output)
         print(f"Table written to {os.path.abspath(args.output)}")

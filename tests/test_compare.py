@@ -459,3 +459,65 @@ def test_on_features_and_on_pixels_need_an_estimator():
     for wrap in (on_features, on_pixels):
         with pytest.raises(ValueError, match=f"'estimator' parameter of {wrap.__name__} must be"):
             wrap("SVC")
+
+
+# --------------------------------------------------------------------------- issue 12 rough edges
+
+
+@pytest.mark.parametrize("option", ["--output", "--plot"])
+def test_cli_compare_refuses_a_missing_folder_before_running(option, tmp_path, monkeypatch,
+                                                             capsys, digits150):
+    X, y = digits150
+    np.savez(tmp_path / "data.npz", X=X, y=y)
+    monkeypatch.chdir(tmp_path)
+    target = str(tmp_path / "no" / "such" / ("table.csv" if option == "--output" else "c.png"))
+    started = []
+    monkeypatch.setattr("skcnn.comparison.compare", lambda *a, **k: started.append(1))
+    code = main(["compare", "--dataset", "data.npz", "--models", "pixels+svc", "--cv", "2",
+                 option, target, "--verbose", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and not started  # refused before any model ran
+    assert f"{option} " in err and "does not exist" in err
+
+
+def test_cli_compare_fails_when_every_model_failed_and_says_why(tmp_path, monkeypatch, capsys,
+                                                                digits150):
+    """Every model failing is an error (exit 1), and each reason is printed in full."""
+    X, y = digits150
+    np.savez(tmp_path / "data.npz", X=X, y=y)
+    monkeypatch.chdir(tmp_path)
+    reason = "a reason long enough to be cut in the table: " + "x" * 80
+
+    def failing_fit(self, *args, **kwargs):
+        raise RuntimeError(reason)
+
+    from sklearn.svm import SVC
+
+    monkeypatch.setattr(SVC, "fit", failing_fit)
+    code = main(["compare", "--dataset", "data.npz", "--models", "pixels+svc", "--cv", "2",
+                 "--no-plot", "--verbose", "0"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert reason in captured.err  # in full, although the table cuts it
+    assert "no model could be fitted" in captured.err
+
+
+def test_compare_refuses_an_empty_array(digits150):
+    with pytest.raises(ValueError, match=r"X is empty \(0 images\)"):
+        compare(np.empty((0, 8, 8)), np.empty(0), models=["pixels+svc"], verbose=0)
+
+
+def test_compare_takes_paths_in_any_container(tmp_path):
+    """A Series, a one-column DataFrame or a 1-D array of paths, as the estimators take them."""
+    from skimage.data import lfw_subset
+
+    images = lfw_subset()
+    paths = []
+    for i in list(range(12)) + list(range(100, 112)):  # faces, then non-faces
+        path = tmp_path / f"{i}.png"
+        Image.fromarray((images[i] * 255).astype(np.uint8)).save(path)
+        paths.append(str(path))
+    y = np.array([1] * 12 + [0] * 12)
+    for container in (pd.Series(paths), pd.DataFrame({"path": paths}), np.array(paths)):
+        result = compare(container, y, models=["pixels+svc"], cv=2, verbose=0)
+        assert result.table["status"].tolist() == ["ok"], type(container).__name__

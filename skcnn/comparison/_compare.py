@@ -141,6 +141,8 @@ def compare(X, y, models=None, *, cv=5, scoring="accuracy", random_state=0, n_jo
     if test_size is None and isinstance(cv, Integral) and cv < 2:
         raise ValueError(f"cv must be at least 2 folds; got {cv!r}.")
     n = n_samples(X)
+    if n == 0:
+        raise ValueError("X is empty (0 images): pass at least one image per class and fold.")
     encoder, y_enc = encode_labels(y, n)
     splits, split_text = make_splits(y_enc, cv=cv, test_size=test_size,
                                      random_state=random_state)

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import shared_movie_reviews, write_movie_reviews_archive
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -13,12 +13,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import MOVIE_REVIEWS_CSV, blocked_network, write_movie_reviews_archive
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 
-from conftest import MOVIE_REVIEWS_CSV, blocked_network, write_movie_reviews_archive
 from skcnn import TextCNNClassifier, list_text_architectures
 from skcnn.datasets import MOVIE_REVIEWS_URL, get_data_home, load_movie_reviews
 from skcnn.exceptions import InputError

@@ -92,8 +92,10 @@ def text_model_specs(models, *, quick=False, random_state=0, device="auto", n_jo
     items = list(models.items()) if isinstance(models, dict) else [(m, m) for m in models]
     if not items:
         raise ValueError(f"models is empty; pass at least one ({', '.join(TEXT_MODELS)}).")
-    cnn = dict(max_epochs=2 if quick else 4, device=str(device), verbose=0,
+    cnn = dict(device=str(device), verbose=0,
                random_state=_int_seed(random_state) if random_state is not None else None)
+    if quick:
+        cnn["max_epochs"] = 2  # otherwise TextCNNClassifier's own default
     specs = {}
     for name, value in items:
         if isinstance(value, ModelSpec):

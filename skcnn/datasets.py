@@ -1,5 +1,5 @@
-"""Data sets: those that ship with the software (shaped as images), the movie reviews (downloaded
-once into a cache folder), and loaders for your own."""
+"""Data sets: those that ship with the software (images, and labelled review sentences), the movie
+reviews (downloaded once into a cache folder), and loaders for your own."""
 
 import os
 import warnings
@@ -17,7 +17,7 @@ from .exceptions import InputError
 
 __all__ = ["load_digits_images", "load_lfw_faces", "load_image_folder", "load_npz",
            "load_dataset", "IMAGE_EXTENSIONS", "load_movie_reviews", "get_data_home",
-           "MOVIE_REVIEWS_URL"]
+           "MOVIE_REVIEWS_URL", "load_sentiment_sentences"]
 
 #: File extensions :func:`load_image_folder` reads as images (case-insensitive).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".gif", ".tif",
@@ -186,6 +186,150 @@ def load_movie_reviews(*, data_home=None, download_if_missing=True, return_X_y=F
         return texts, labels
     return Bunch(data=texts, target=labels, target_names=np.array(["neg", "pos"], dtype=object),
                  frame=frame, filename=str(path), DESCR=_MOVIE_REVIEWS_DESCR)
+
+
+#: Folder of the data files that ship inside the package.
+_DATA_FILES = Path(__file__).resolve().parent / "_datafiles"
+#: The shipped parts of Kotzias et al.'s Sentiment Labelled Sentences: source name ->
+#: (gzip file, size and SHA-256 of the authors' uncompressed file).
+_SENTIMENT_SENTENCES = {
+    "amazon": ("amazon_cells_labelled.txt.gz", 58226,
+               "47003fc0a0d4840b00e96e715b6189bad09e7443a3da41c4cbe12ffc79f86ae3"),
+    "yelp": ("yelp_labelled.txt.gz", 61320,
+             "c76468b7b5c6e56a0804d728345c5f84aa2142ddb214420f61cc9cfd4c00d2ea"),
+}
+
+_SENTIMENT_SENTENCES_DESCR = """Sentiment Labelled Sentences (Amazon and Yelp parts)
+----------------------------------------------------
+
+2,000 English sentences from reviews, labelled by their creators as
+positive ('pos', 1,000) or negative ('neg', 1,000): 1,000 from reviews of
+mobile phones and accessories on amazon.com and 1,000 from restaurant reviews
+on yelp.com, 500 of each label per site, chosen to have a clear polarity.
+The sentences are as written (mixed case, punctuation, typos). Fourteen
+short ones ("Works great.", "I love this place.") occur twice within their
+site, with the same label; they are kept, as published (skcnn.compare warns
+about them).
+
+Kotzias et al. (2015) also published 1,000 IMDb sentences in the same set;
+they are not shipped (no copy of them could be checked against the
+original). For movie reviews see load_movie_reviews (10,662 sentences,
+downloaded once).
+
+Licence: CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/), as
+distributed by the UCI Machine Learning Repository,
+https://doi.org/10.24432/C57604. Provenance, checksums and the authors'
+readme: skcnn/_datafiles/README-sentiment-sentences.txt.
+
+Citation: Dimitrios Kotzias, Misha Denil, Nando de Freitas and Padhraic
+Smyth. 2015. From Group to Individual Labels using Deep Features.
+Proceedings of KDD 2015, 597-606. https://doi.org/10.1145/2783258.2783380
+"""
+
+#: BibTeX of the paper that published the sentiment sentences.
+SENTIMENT_SENTENCES_CITATION = """@inproceedings{kotzias2015group,
+  author    = {Kotzias, Dimitrios and Denil, Misha and de Freitas, Nando and Smyth, Padhraic},
+  title     = {From Group to Individual Labels Using Deep Features},
+  booktitle = {Proceedings of the 21th ACM SIGKDD International Conference on Knowledge
+               Discovery and Data Mining},
+  pages     = {597--606},
+  year      = {2015},
+  doi       = {10.1145/2783258.2783380}
+}"""
+
+
+def _sentiment_sentence_lines(source):
+    """Lines ``(sentence, label)`` of one shipped file, after checking its checksum."""
+    import gzip
+    import hashlib
+
+    name, size, sha256 = _SENTIMENT_SENTENCES[source]
+    path = _DATA_FILES / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(path)!r} is missing from the installed package; "
+                                "reinstall skcnn (pip install --force-reinstall skcnn).")
+    raw = gzip.decompress(path.read_bytes())
+    if len(raw) != size or hashlib.sha256(raw).hexdigest() != sha256:
+        raise InputError(f"{str(path)!r} does not hold the expected data (size or SHA-256 "
+                         "differs); reinstall skcnn.")
+    rows = []
+    for line in raw.decode("utf-8").splitlines():
+        text, label = line.rsplit("\t", 1)
+        rows.append((text.strip(), "pos" if label.strip() == "1" else "neg"))
+    return rows
+
+
+@validate_params({"return_X_y": ["boolean"], "as_frame": ["boolean"]},
+                 prefer_skip_nested_validation=True)
+def load_sentiment_sentences(*, return_X_y=False, as_frame=False):
+    """2,000 review sentences labelled positive or negative; ships with skcnn (offline).
+
+    The Amazon and Yelp parts of Kotzias et al.'s (2015) *Sentiment Labelled
+    Sentences* (UCI Machine Learning Repository): 1,000 sentences from reviews
+    of phones and accessories on amazon.com, then 1,000 from restaurant
+    reviews on yelp.com, each labelled ``'pos'`` or ``'neg'`` by the creators,
+    500 of each per site. Texts are the authors' lines, stripped; nothing is
+    lowercased or tokenised. A small set for examples, tests and quick
+    comparisons; :func:`load_movie_reviews` is the larger (downloaded)
+    benchmark.
+
+    Licence: CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/), as
+    distributed by the UCI repository (https://doi.org/10.24432/C57604);
+    the files, their checksums (verified on every load) and provenance are in
+    ``skcnn/_datafiles`` (``README-sentiment-sentences.txt``). The IMDb third
+    of the published set is not included.
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        Return ``(texts, labels)`` instead of a Bunch.
+    as_frame : bool, default=False
+        Texts, labels and sources as pandas objects: ``frame`` is a DataFrame
+        with columns ``text``, ``label`` and ``source``.
+
+    Returns
+    -------
+    data : Bunch
+        ``data`` (texts, object array of str), ``target`` (``'pos'`` or
+        ``'neg'``), ``target_names`` (``['neg', 'pos']``), ``source``
+        (``'amazon'`` or ``'yelp'`` for each text), ``frame`` (with
+        ``as_frame=True``, else None), ``filename`` (the data folder),
+        ``DESCR`` (description, licence and citation) and ``citation``
+        (BibTeX). With ``return_X_y=True``, ``(texts, labels)`` instead.
+
+    References
+    ----------
+    D. Kotzias, M. Denil, N. de Freitas and P. Smyth. From Group to Individual
+    Labels using Deep Features. KDD 2015, 597-606.
+    https://doi.org/10.1145/2783258.2783380
+
+    Examples
+    --------
+    >>> from skcnn.datasets import load_sentiment_sentences
+    >>> texts, labels = load_sentiment_sentences(return_X_y=True)
+    >>> texts.shape, sorted(set(labels))
+    ((2000,), ['neg', 'pos'])
+    """
+    texts, labels, sources = [], [], []
+    for source in _SENTIMENT_SENTENCES:
+        rows = _sentiment_sentence_lines(source)
+        texts += [text for text, _ in rows]
+        labels += [label for _, label in rows]
+        sources += [source] * len(rows)
+    texts = np.array(texts, dtype=object)
+    labels = np.array(labels, dtype=object)
+    sources = np.array(sources, dtype=object)
+    frame = None
+    if as_frame:
+        import pandas as pd
+
+        frame = pd.DataFrame({"text": texts, "label": labels, "source": sources})
+        texts, labels, sources = frame["text"], frame["label"], frame["source"]
+    if return_X_y:
+        return texts, labels
+    return Bunch(data=texts, target=labels, target_names=np.array(["neg", "pos"], dtype=object),
+                 source=sources, frame=frame, filename=str(_DATA_FILES),
+                 DESCR=_SENTIMENT_SENTENCES_DESCR, citation=SENTIMENT_SENTENCES_CITATION)
 
 
 @validate_params({"size": [Interval(Integral, 1, None, closed="left"), None],
@@ -394,14 +538,15 @@ def load_npz(path):
 
 
 #: Data-set names :func:`load_dataset` knows, besides paths.
-DATASETS = ("digits", "lfw-faces")
+DATASETS = ("digits", "lfw-faces", "sentiment-sentences")
 
 
 def load_dataset(spec):
     """``(X, y, description)`` for ``skcnn compare --dataset``.
 
     ``spec`` is ``'digits'`` (scikit-learn's 8x8 digits), ``'lfw-faces'``
-    (:func:`load_lfw_faces`), a folder with one subfolder per class
+    (:func:`load_lfw_faces`), ``'sentiment-sentences'`` (texts:
+    :func:`load_sentiment_sentences`), a folder with one subfolder per class
     (:func:`load_image_folder`) or an ``.npz`` file with ``X`` and ``y``
     (:func:`load_npz`).
     """
@@ -412,12 +557,16 @@ def load_dataset(spec):
     if spec in ("lfw-faces", "lfw_faces", "lfw"):
         X, y = load_lfw_faces(return_X_y=True)
         return X, y, "scikit-image's lfw_subset, faces (1) vs non-faces (0), 25x25 grayscale"
+    if spec in ("sentiment-sentences", "sentiment_sentences"):
+        X, y = load_sentiment_sentences(return_X_y=True)
+        return X, y, ("Sentiment Labelled Sentences (Kotzias et al. 2015; Amazon and Yelp parts, "
+                      "CC BY 4.0): 2,000 review sentences, pos/neg")
     path = Path(spec)
     if not path.exists():
         raise FileNotFoundError(
             f"No data set named {spec!r} and no such file or folder. Use "
-            f"{' or '.join(DATASETS)}, a folder with one subfolder of images per class, or an "
-            ".npz file with arrays X and y.")
+            f"{', '.join(DATASETS)}, a folder with one subfolder of images per class, an "
+            ".npz file with arrays X and y, or a table of texts with --text-column.")
     if path.is_dir():
         X, y = load_image_folder(path)
         return X, y, f"image folder {str(path)!r}"

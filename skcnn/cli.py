@@ -258,8 +258,9 @@ def build_parser():
                     "all on the same stratified folds; print the table and write a chart. "
                     "Without arguments: scikit-learn's digits, a few minutes on 2 CPU cores.")
     comp.add_argument("--dataset", default="digits", metavar="NAME|PATH",
-                      help="digits (default), lfw-faces, a folder with one subfolder of images "
-                           "per class, or an .npz file with arrays X and y")
+                      help="digits (default), lfw-faces, sentiment-sentences (2,000 review "
+                           "sentences that ship with skcnn: the text models), a folder with one "
+                           "subfolder of images per class, or an .npz file with arrays X and y")
     comp.add_argument("--text-column", default=None, metavar="NAME",
                       help="--dataset is a .csv/.tsv/.parquet table of texts: the column that "
                            "holds them (text models: textcnn, tfidf+svc, tfidf+logreg, "

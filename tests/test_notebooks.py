@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import shared_movie_reviews, write_movie_reviews_archive
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -83,8 +82,10 @@ def check_05(text, images):
 
 
 def check_06(text, images):
-    assert _number(r"TF-IDF \+ LinearSVC\s+accuracy (\d\.\d+)", text) >= 0.6
-    assert _number(r"TextCNNClassifier\s+accuracy (\d\.\d+)", text) >= 0.55
+    # the shipped review sentences (reduced run: measured 0.837 and 0.810, 3 folds)
+    assert "2000 sentences, 1000 positive, from amazon, yelp" in text
+    assert _number(r"TF-IDF \+ LinearSVC\s+accuracy (\d\.\d+)", text) >= 0.78
+    assert _number(r"TextCNNClassifier\s+accuracy (\d\.\d+)", text) >= 0.7
     assert "features per sentence: " in text
 
 
@@ -110,11 +111,9 @@ def test_notebook_runs(script, tmp_path, monkeypatch):
     monkeypatch.setenv("SKCNN_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.delenv("MPLBACKEND", raising=False)
-    if script.startswith("06_"):
-        # load_movie_reviews reads the authors' archive from $SKCNN_DATA: rebuilt here from
-        # ../shared/data/mr_polarity.csv, since nothing can be downloaded in tests.
-        write_movie_reviews_archive(tmp_path / "skcnn_data", *shared_movie_reviews())
-        monkeypatch.setenv("SKCNN_DATA", str(tmp_path / "skcnn_data"))
+    # An empty data folder: the notebooks use only data that ships with the packages (the
+    # text notebook the sentiment sentences inside skcnn), never a cached download.
+    monkeypatch.setenv("SKCNN_DATA", str(tmp_path / "empty_skcnn_data"))
 
     notebook = EXAMPLES / script.replace(".py", ".ipynb")
     nb = nbformat.read(notebook, as_version=4)

@@ -565,7 +565,7 @@ def load_dataset(spec):
     if not path.exists():
         raise FileNotFoundError(
             f"No data set named {spec!r} and no such file or folder. Use "
-            f"{', '.join(DATASETS)}, a folder with one subfolder of images per class, an "
+            f"{' or '.join(DATASETS)}, a folder with one subfolder of images per class, an "
             ".npz file with arrays X and y, or a table of texts with --text-column.")
     if path.is_dir():
         X, y = load_image_folder(path)

@@ -3,7 +3,8 @@
 A model file names each class by a stable public name, not by the module that
 happens to define it, so files keep loading when skcnn's modules move:
 
-* ``skcnn.CNNClassifier``, ``skcnn.FineTunedClassifier``,
+* ``skcnn.CNNClassifier``, ``skcnn.CNNRegressor``, ``skcnn.FineTunedClassifier``,
+  ``skcnn.FineTunedRegressor``, ``skcnn.TextCNNClassifier``,
   ``skcnn.PretrainedFeatures``, ``skcnn.ImageLoader``: the estimators;
 * ``<entry-point group>:<name>``, e.g. ``skcnn.architectures:simple_cnn`` or
   ``skcnn.backbones:resnet50``: a plugin by its registered name;
@@ -21,7 +22,8 @@ from ..exceptions import ModelFileError
 __all__ = ["class_key", "allowed_classes", "allowed_class", "is_skcnn_object"]
 
 #: The public names of the skcnn estimators a file may hold.
-_ESTIMATORS = ("CNNClassifier", "FineTunedClassifier", "PretrainedFeatures", "ImageLoader")
+_ESTIMATORS = ("CNNClassifier", "CNNRegressor", "FineTunedClassifier", "FineTunedRegressor",
+               "TextCNNClassifier", "PretrainedFeatures", "ImageLoader")
 
 
 def allowed_classes():
@@ -31,11 +33,12 @@ def allowed_classes():
     from .. import _registry
     from ..pretrained.backbones import BACKBONE_GROUP, TimmBackbone, TorchvisionBackbone
     from ..scratch._resolve import ARCHITECTURE_GROUP
+    from ..text._resolve import TEXT_ARCHITECTURE_GROUP
 
     table = {f"skcnn.{name}": getattr(skcnn, name) for name in _ESTIMATORS}
     table["skcnn.pretrained.TorchvisionBackbone"] = TorchvisionBackbone
     table["skcnn.pretrained.TimmBackbone"] = TimmBackbone
-    for group in (ARCHITECTURE_GROUP, BACKBONE_GROUP):
+    for group in (ARCHITECTURE_GROUP, BACKBONE_GROUP, TEXT_ARCHITECTURE_GROUP):
         for name, cls in sorted(_registry._discover(group).items()):
             table[f"{group}:{name}"] = cls
     return table

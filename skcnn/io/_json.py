@@ -19,7 +19,7 @@ from ._classes import allowed_class, class_key, is_skcnn_object
 __all__ = ["encode", "decode", "UnsupportedValueError"]
 
 _MARKERS = ("__tuple__", "__dict__", "__float__", "__ndarray__", "__history__", "__path__",
-            "__device__", "__preprocess__", "__pixel_encoding__", "__object__")
+            "__device__", "__preprocess__", "__pixel_encoding__", "__object__", "__dtype__")
 
 
 class UnsupportedValueError(TypeError):
@@ -98,6 +98,10 @@ def encode(value, where="value"):
                              for k, v in value.items()]}
     if isinstance(value, PurePath):
         return {"__path__": str(value)}
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        dtype = np.dtype(value)  # e.g. the label dtype of a multi-label classifier
+        if dtype.kind in "biufU":
+            return {"__dtype__": dtype.str}
     try:
         import torch
 
@@ -228,6 +232,14 @@ def decode(value, where="value"):
         if not isinstance(body, list):
             raise _bad(where, "a history must hold a list")
         return History(decode(body, where))
+    if marker == "__dtype__":
+        try:
+            dtype = np.dtype(body) if isinstance(body, str) else None
+        except TypeError:
+            dtype = None
+        if dtype is None or dtype.kind not in "biufU":
+            raise _bad(where, f"dtype {body!r} is not allowed")
+        return dtype
     if marker == "__path__":
         if not isinstance(body, str):
             raise _bad(where, "a path must be a string")

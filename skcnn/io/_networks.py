@@ -21,10 +21,20 @@ from ..utils._random import seeded
 __all__ = ["is_estimator", "fitted_attributes", "expects_network", "network_state", "rebuild",
            "check_weights"]
 
+#: Attributes of the trained estimators that are rebuilt on load instead of stored.
+_TRAINED = ("net_", "_plugin", "_stage_params", "_built_with")
+
 #: Attributes that are rebuilt on load instead of stored (per estimator class name).
+#: Every other attribute (``classes_``, ``target_mean_``, ``vocabulary_``, a new
+#: ``recipe_``...) is stored as JSON without code of its own here.
 _REBUILT = {
-    "CNNClassifier": ("net_", "_plugin", "_stage_params", "_built_with"),
-    "FineTunedClassifier": ("net_", "_plugin", "_stage_params", "_built_with"),
+    "CNNClassifier": _TRAINED,
+    "CNNRegressor": _TRAINED,
+    "FineTunedClassifier": _TRAINED,
+    "FineTunedRegressor": _TRAINED,
+    # encoder_ is stored as its settings (see _encoder_settings); _feature_names is the
+    # architecture plugin's method, set again when the network is rebuilt.
+    "TextCNNClassifier": (*_TRAINED, "_feature_names"),
     "PretrainedFeatures": ("model_", "cache_dir_", "_cache_key_settings", "_transform_stats"),
     "ImageLoader": (),
 }
@@ -47,8 +57,35 @@ def fitted_attributes(estimator):
     """The attributes to store as JSON: ``__dict__`` less parameters and rebuilt objects."""
     params = set(estimator.get_params(deep=False))
     skipped = set(_REBUILT[_kind(estimator)])
-    return {name: value for name, value in estimator.__dict__.items()
-            if name not in params and name not in skipped}
+    attributes = {name: value for name, value in estimator.__dict__.items()
+                  if name not in params and name not in skipped}
+    if "encoder_" in attributes:
+        attributes["encoder_"] = _encoder_settings(attributes["encoder_"])
+    return attributes
+
+
+def _encoder_settings(encoder):
+    """A TextEncoder as data: its settings (the vocabulary is the estimator's
+    ``vocabulary_``); :func:`_text_encoder` makes it again."""
+    return {name: value for name, value in vars(encoder).items()
+            if name not in ("vocabulary_", "_compiled")}
+
+
+def _text_encoder(settings, vocabulary):
+    from ..text.tokenize import TextEncoder
+
+    if not isinstance(settings, dict) or not isinstance(vocabulary, dict):
+        raise ModelFileError("The text classifier in the model file lacks its tokenizer "
+                             "settings or vocabulary; the file is damaged. Save it again.")
+    names = ("level", "lowercase", "token_pattern", "tokenizer", "min_df", "max_vocabulary",
+             "max_length")
+    try:
+        encoder = TextEncoder(**{k: settings[k] for k in names if k in settings})
+    except TypeError as exc:
+        raise ModelFileError(f"The text classifier's tokenizer settings in the model file "
+                             f"are damaged ({exc}); save it again.") from None
+    encoder.vocabulary_ = vocabulary
+    return encoder
 
 
 def expects_network(estimator):
@@ -59,7 +96,7 @@ def expects_network(estimator):
 def network_state(estimator):
     """The tensors of a fitted estimator's network (on the CPU), or None."""
     kind = _kind(estimator)
-    if kind in ("CNNClassifier", "FineTunedClassifier") and hasattr(estimator, "net_"):
+    if kind in _TRAINED_KINDS and hasattr(estimator, "net_"):
         module = estimator.net_.module_
     elif kind == "PretrainedFeatures" and hasattr(estimator, "model_"):
         module = estimator.model_
@@ -144,13 +181,23 @@ def _prefixed(tensors, prefix):
 def rebuild(estimator, tensors):
     """Rebuild a fitted estimator's network from its restored attributes and ``tensors``."""
     kind = _kind(estimator)
-    if kind in ("CNNClassifier", "FineTunedClassifier"):
-        _rebuild_classifier(estimator, kind, tensors)
+    if kind in _TRAINED_KINDS:
+        _rebuild_trained(estimator, kind, tensors)
     elif kind == "PretrainedFeatures":
         _rebuild_features(estimator, tensors)
 
 
-def _rebuild_classifier(estimator, kind, tensors):
+_TRAINED_KINDS = ("CNNClassifier", "CNNRegressor", "FineTunedClassifier", "FineTunedRegressor",
+                  "TextCNNClassifier")
+
+
+def _n_outputs(estimator):
+    if hasattr(estimator, "classes_"):
+        return len(estimator.classes_)
+    return int(estimator.n_outputs_)
+
+
+def _rebuild_trained(estimator, kind, tensors):
     from ..plugins import InputMeta
 
     # What a warm start compares its parameters with (plugin classes: rebuilt, not stored).
@@ -158,8 +205,20 @@ def _rebuild_classifier(estimator, kind, tensors):
 
     device = torch.device(restore_device(estimator.device_))
     estimator.device_ = str(device)
-    n_outputs = len(estimator.classes_)
-    if kind == "CNNClassifier":
+    n_outputs = _n_outputs(estimator)
+    finetuned = kind.startswith("FineTuned")
+    if kind == "TextCNNClassifier":
+        from ..text.architectures import TextMeta
+
+        estimator.encoder_ = _text_encoder(estimator.__dict__.get("encoder_"),
+                                           estimator.__dict__.get("vocabulary_"))
+        # The embeddings start random here; the stored weights replace them.
+        meta = TextMeta(vocabulary_size=estimator.encoder_.size,
+                        embedding_dim=int(estimator.embedding_dim_), n_outputs=n_outputs,
+                        padding_index=0, embedding_matrix=None,
+                        freeze_embeddings=estimator.freeze_embeddings,
+                        multichannel=estimator.multichannel)
+    elif not finetuned:
         meta = InputMeta(*estimator.input_shape_, n_outputs=n_outputs)
     else:
         from ..pretrained.backbones import resolve_backbone
@@ -183,7 +242,7 @@ def _rebuild_classifier(estimator, kind, tensors):
             warnings.simplefilter("ignore", UserWarning)
             net = estimator._build_net(meta, device, estimator._seed)
     finally:
-        if kind == "FineTunedClassifier":
+        if finetuned:
             estimator._plugin = plugin
     _load_weights(net.module_, tensors, type(estimator).__name__)
     history = estimator.__dict__.get("history_")

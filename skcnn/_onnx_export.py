@@ -18,9 +18,10 @@ __all__ = ["DEFAULT_OPSET", "export_module", "make_session", "check_graph"]
 DEFAULT_OPSET = 18
 
 
-def _legacy_export(module, example, input_name, output_names, opset):
+def _legacy_export(module, example, input_name, output_names, opset, input_axes):
     buffer = io.BytesIO()
-    axes = {name: {0: "batch"} for name in (input_name, *output_names)}
+    axes = {name: {0: "batch"} for name in output_names}
+    axes[input_name] = dict(input_axes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(module, (example,), buffer, input_names=[input_name],
@@ -31,22 +32,24 @@ def _legacy_export(module, example, input_name, output_names, opset):
     return onnx.load_from_string(buffer.getvalue())
 
 
-def _dynamo_export(module, example, input_name, output_names, opset):
-    batch = torch.export.Dim("batch", min=1)
+def _dynamo_export(module, example, input_name, output_names, opset, input_axes):
+    dims = {axis: torch.export.Dim(name, min=1) for axis, name in input_axes.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(module, (example,), input_names=[input_name],
                                     output_names=list(output_names),
-                                    dynamic_shapes=({0: batch},), opset_version=opset,
+                                    dynamic_shapes=(dims,), opset_version=opset,
                                     dynamo=True, verbose=False)
     return program.model_proto
 
 
 def export_module(module, example, *, input_name, output_names, opset=DEFAULT_OPSET,
-                  what="the network"):
+                  what="the network", input_axes=None):
     """``module`` (in eval mode, on the CPU; not modified) as an ``onnx.ModelProto``.
 
-    The batch axis of the input and outputs is dynamic.
+    The batch axis of the input and outputs is dynamic, and so are the other
+    axes of the input named in ``input_axes`` (``{axis: name}``, e.g.
+    ``{0: "batch", 1: "length"}`` for token ids).
 
     The TorchScript exporter runs first (seconds, where the dynamo-based one
     takes about a minute for a small CNN); the dynamo exporter is the fallback.
@@ -59,10 +62,11 @@ def export_module(module, example, *, input_name, output_names, opset=DEFAULT_OP
     if module.training:
         raise ValueError("Put the module in eval mode before exporting it.")
     errors = []
+    input_axes = {0: "batch", **(input_axes or {})}
     for exporter in (_legacy_export, _dynamo_export):
         try:
             with torch.no_grad():
-                return exporter(module, example, input_name, output_names, opset)
+                return exporter(module, example, input_name, output_names, opset, input_axes)
         except Exception as exc:  # noqa: BLE001 - summarised in the error below
             errors.append(f"{exporter.__name__.strip('_').replace('_', ' ')}: "
                           f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")

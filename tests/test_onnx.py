@@ -195,3 +195,77 @@ def test_untraceable_network_is_refused(digits8, fast):
     clf = CNNClassifier(architecture=NumpyRoundTrip, **fast).fit(X[:100], y[:100])
     with pytest.raises(OnnxExportError, match="tensor operations only"):
         skcnn.to_onnx(clf, X[:5])
+
+
+# ---------------------------------------------------------------------- regressors, text
+def test_cnn_regressor_digits_in_the_target_scale(digits8, fast):
+    from skcnn import CNNRegressor
+
+    X, y = digits8
+    target = np.stack([1000.0 + 25.0 * y, (y % 3).astype(float)], axis=1)
+    for y_fit in (target[:, 0], target):  # 1-D and two targets
+        reg = CNNRegressor(**fast).fit(X[:300], y_fit[:300])
+        model = skcnn.to_onnx(reg, X[:4])
+        for batch in (X[300:301], X[300:337]):
+            (got,) = run(model, batch)
+            expected = reg.predict(batch)
+            assert got.shape == expected.shape and got.dtype == np.float64
+            # Within 1e-4 of the target's scale (the float32 network times target_scale_).
+            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4 * target.std(0).max())
+    assert np.ptp(got[:, 0]) > 1.0 and got[:, 0].mean() > 500  # the original scale
+
+
+def test_fine_tuned_regressor_faces(faces):
+    from skcnn import FineTunedRegressor
+
+    X, y = faces
+    target = (y == "face") * 40.0 + 60.0
+    reg = FineTunedRegressor(input_size=32, max_epochs=1, batch_size=32, verbose=0,
+                             unfreeze="head", freeze_epochs=0, random_state=0)
+    reg.fit(X[:64], target[:64])
+    model = skcnn.to_onnx(reg, X[:4])  # float64 gray (N, 25, 25): RGB, resize in the graph
+    for batch in (X[150:151], X[150:187]):
+        (got,) = run(model, batch)
+        np.testing.assert_allclose(got, reg.predict(batch), rtol=0, atol=1e-4 * 40.0)
+    assert got.shape == (37,) and 55 < got.mean() < 105
+
+
+@pytest.fixture(scope="module")
+def sentences():
+    from skcnn.datasets import load_sentiment_sentences
+
+    data = load_sentiment_sentences()
+    return list(data.data), np.asarray(data.target)
+
+
+@pytest.mark.parametrize("params", [{}, {"level": "char", "max_length": 100}],
+                         ids=["word", "char"])
+def test_text_classifier_sentences_token_ids(sentences, params):
+    from skcnn import TextCNNClassifier
+    from skcnn.io.onnx import token_ids
+
+    texts, labels = sentences
+    clf = TextCNNClassifier(embedding_dim=8, n_filters=8, max_epochs=2, verbose=0,
+                            random_state=0, device="cpu", **params).fit(texts[:600],
+                                                                        labels[:600])
+    model = skcnn.to_onnx(clf, texts[:5])
+    session = ort.InferenceSession(model.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    assert [(i.name, i.type, i.shape) for i in session.get_inputs()] == [
+        ("token_ids", "tensor(int64)", ["batch", "length"])]
+    lengths = set()
+    for batch in (texts[1000:1001], texts[1000:1037], ["ok"]):  # "ok": shorter than a kernel
+        ids = token_ids(clf, batch)
+        lengths.add(ids.shape[1])
+        label, proba = session.run(None, {"token_ids": ids})
+        np.testing.assert_array_equal(label, clf.predict(batch))
+        np.testing.assert_allclose(proba, clf.predict_proba(batch), **TOL)
+    assert len(lengths) == 3 and set(label) <= {"neg", "pos"}
+
+
+def test_multilabel_classifier_export_is_refused_with_the_fix(digits8, fast):
+    X, y = digits8
+    Y = np.stack([y % 2, y > 4], axis=1).astype(int)
+    clf = CNNClassifier(**fast).fit(X[:100], Y[:100])
+    with pytest.raises(OnnxExportError, match="multi-label.*torch.onnx.export"):
+        skcnn.to_onnx(clf, X[:2])

@@ -22,12 +22,18 @@ from .._onnx_export import DEFAULT_OPSET, check_graph, export_module, make_sessi
 from ..exceptions import OnnxExportError
 from ..pretrained.features import PretrainedFeatures
 from ..pretrained.finetune import FineTunedClassifier
+from ..pretrained.regressor import FineTunedRegressor
 from ..scratch.classifier import CNNClassifier
+from ..scratch.regressor import CNNRegressor
+from ..text.classifier import TextCNNClassifier
 from ._array_graph import ArrayPreprocess, array_spec
+from ._text_ids import TEXT_INPUT_NAME, token_ids
 
-__all__ = ["to_onnx", "DEFAULT_OPSET"]
+__all__ = ["to_onnx", "token_ids", "DEFAULT_OPSET"]
 
-_SKCNN_ESTIMATORS = (PretrainedFeatures, CNNClassifier, FineTunedClassifier)
+_SCRATCH = (CNNClassifier, CNNRegressor)
+_FINETUNED = (FineTunedClassifier, FineTunedRegressor)
+_SKCNN_ESTIMATORS = (PretrainedFeatures, *_SCRATCH, *_FINETUNED, TextCNNClassifier)
 _INPUT_NAME = "images"
 _EXTRA_HINT = 'Install the ONNX extra: pip install "skcnn[onnx]".'
 
@@ -51,17 +57,23 @@ def to_onnx(estimator, X=None, *, target_opset=DEFAULT_OPSET):
 
     Parameters
     ----------
-    estimator : fitted CNNClassifier, FineTunedClassifier, PretrainedFeatures or Pipeline
+    estimator : fitted skcnn estimator or Pipeline
+        :class:`~skcnn.CNNClassifier`, :class:`~skcnn.CNNRegressor`,
+        :class:`~skcnn.FineTunedClassifier`, :class:`~skcnn.FineTunedRegressor`,
+        :class:`~skcnn.PretrainedFeatures` or :class:`~skcnn.TextCNNClassifier`.
         A Pipeline (or any scikit-learn estimator) is converted with
         ``skl2onnx``; skcnn's steps are embedded as their ONNX graphs.
-    X : array of images, default=None
+    X : array of images, or texts, default=None
         A sample of what the graph will take: ``uint8`` (0-255) or float
         (0-1) images as ``(N, H, W)``, ``(N, H, W, C)``, ``(N, C, H, W)`` or flat
         rows ``(N, D)``, read as the estimator reads them. Its first images
         check the exported graph against PyTorch. ``None``: for
-        :class:`~skcnn.CNNClassifier` float32 ``(N, C, H, W)`` images of the
-        fitted shape; for the pretrained estimators ``uint8`` RGB images
-        ``(N, H, W, 3)`` of the backbone's input size. Required for a Pipeline.
+        :class:`~skcnn.CNNClassifier` and :class:`~skcnn.CNNRegressor`
+        float32 ``(N, C, H, W)`` images of the fitted shape; for the
+        pretrained estimators ``uint8`` RGB images ``(N, H, W, 3)`` of the
+        backbone's input size. Required for a Pipeline. For
+        :class:`~skcnn.TextCNNClassifier`: a few texts (or None) to check the
+        graph with; the graph takes token ids, see Notes.
     target_opset : int, default=18
         ONNX opset of the graph.
 
@@ -69,12 +81,15 @@ def to_onnx(estimator, X=None, *, target_opset=DEFAULT_OPSET):
     -------
     model : onnx.ModelProto
         Save it with ``onnx.save_model(model, "model.onnx")``. Input
-        ``images``; outputs: ``features`` (float32, ``(N, n_features_out_)``)
-        for :class:`~skcnn.PretrainedFeatures`; ``label`` (``classes_`` as
+        ``images`` (``token_ids`` for the text classifier); outputs:
+        ``features`` (float32, ``(N, n_features_out_)``) for
+        :class:`~skcnn.PretrainedFeatures`; ``label`` (``classes_`` as
         int64, float64, bool or string) and ``probabilities`` (float64, as
-        ``predict_proba``) for the classifiers; for a Pipeline the outputs
-        ``skl2onnx`` names (``label`` and ``probabilities`` for a classifier,
-        without ZipMap).
+        ``predict_proba``) for the classifiers; ``predictions`` (float64, in
+        the scale of ``y``: the target scaling is part of the graph; ``(N,)``
+        or ``(N, n_outputs_)`` as ``predict``) for the regressors; for a
+        Pipeline the outputs ``skl2onnx`` names (``label`` and
+        ``probabilities`` for a classifier, without ZipMap).
 
     Raises
     ------
@@ -88,9 +103,18 @@ def to_onnx(estimator, X=None, *, target_opset=DEFAULT_OPSET):
     -----
     Outputs match skcnn's on the same arrays: labels exactly;
     probabilities and features within 1e-4 absolute (float32 kernels of
-    PyTorch and ONNX Runtime sum in different orders); this is what
-    ``tests/test_onnx.py`` checks on real images. ``tta`` of the classifiers
-    is not part of the graph (it is the plain prediction).
+    PyTorch and ONNX Runtime sum in different orders), regression
+    predictions within 1e-4 relative to the target's scale; this is what
+    ``tests/test_onnx.py`` checks on real images and sentences. ``tta`` is
+    not part of the graph (it is the plain prediction).
+
+    The text classifier's tokenizer (lowercasing, the token pattern, the
+    vocabulary, ``max_length``) is Python, not ONNX: the graph's input
+    ``token_ids`` is int64 ``(batch, length)`` (both axes dynamic), the ids
+    of each text padded with 0 at the end to at least the widest kernel.
+    :func:`skcnn.io.onnx.token_ids` turns texts into exactly these ids (it
+    runs the fitted tokenizer); ship the vocabulary with the graph, e.g. as
+    the ``.skcnn`` file, or write ``vocabulary_`` to JSON.
 
     Examples
     --------
@@ -100,6 +124,9 @@ def to_onnx(estimator, X=None, *, target_opset=DEFAULT_OPSET):
     >>> labels, proba = session.run(None, {"images": X_test})       # doctest: +SKIP
     """
     require_onnx()
+    if isinstance(estimator, TextCNNClassifier):
+        _check_fitted(estimator)
+        return text_graph(estimator, _text_batches(estimator, X), opset=target_opset)
     if isinstance(estimator, _SKCNN_ESTIMATORS):
         _check_fitted(estimator)
         spec = _input_spec(estimator, X)
@@ -121,21 +148,21 @@ def _check_fitted(estimator, step=None):
 
 def _input_spec(estimator, X):
     if X is None:
-        if isinstance(estimator, CNNClassifier):
+        if isinstance(estimator, _SCRATCH):
             shape, dtype = (1, *estimator.input_shape_), np.float32
         else:
             height, width = estimator.preprocess_.input_size
             shape, dtype = (1, height, width, 3), np.uint8
         return array_spec(shape, dtype, data_format="channels_first"
-                          if isinstance(estimator, CNNClassifier) else "channels_last")
+                          if isinstance(estimator, _SCRATCH) else "channels_last")
     X = _as_array(X)
-    if isinstance(estimator, CNNClassifier):
+    if isinstance(estimator, _SCRATCH):
         spec = array_spec(X.shape, X.dtype, input_shape=estimator.input_shape_,
                           data_format=estimator.data_format)
         if tuple(spec.image_shape) != tuple(estimator.input_shape_):
             raise ValueError(
                 f"X holds images of shape {spec.image_shape} (channels, height, width) but the "
-                f"classifier was fitted on {tuple(estimator.input_shape_)}; pass a sample of "
+                f"estimator was fitted on {tuple(estimator.input_shape_)}; pass a sample of "
                 "the images it was fitted on.")
         return spec
     return array_spec(X.shape, X.dtype)
@@ -174,12 +201,41 @@ class _Probabilities(nn.Module):
         return torch.softmax(logits.to(torch.float64), dim=1)
 
 
+class _TargetScale(nn.Module):
+    """The network's outputs in the scale of ``y``, in float64, as ``predict`` returns them."""
+
+    def __init__(self, mean, scale, one_d):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(np.asarray(mean, dtype=np.float64)))
+        self.register_buffer("scale", torch.as_tensor(np.asarray(scale, dtype=np.float64)))
+        self.one_d = bool(one_d)
+
+    def forward(self, outputs):
+        values = outputs.to(torch.float64) * self.scale + self.mean
+        return values.reshape(-1) if self.one_d else values
+
+
+def output_head(estimator):
+    """``(module, output name)`` turning the network's outputs into what the estimator
+    returns: probabilities (classifiers) or values in the scale of ``y`` (regressors)."""
+    if is_classifier(estimator):
+        if getattr(estimator, "_multilabel", False):
+            raise OnnxExportError(
+                f"This {type(estimator).__name__} was fitted on a multi-label indicator y; "
+                "skcnn.to_onnx exports single-label classifiers only. Export the network "
+                "yourself (torch.onnx.export(estimator.module_, ...)) and apply a sigmoid.")
+        return _Probabilities(), "probabilities"
+    return (_TargetScale(estimator.target_mean_, estimator.target_scale_,
+                         getattr(estimator, "_y_1d", False)), "predictions")
+
+
 def _network_parts(estimator):
     """(preprocessing config or None, network, output names) of a fitted estimator."""
     if isinstance(estimator, PretrainedFeatures):
         return estimator.preprocess_, estimator.model_, ["features"]
-    config = estimator.preprocess_ if isinstance(estimator, FineTunedClassifier) else None
-    return config, nn.Sequential(estimator.module_, _Probabilities()), ["probabilities"]
+    config = estimator.preprocess_ if isinstance(estimator, _FINETUNED) else None
+    head, output = output_head(estimator)
+    return config, nn.Sequential(estimator.module_, head), [output]
 
 
 def estimator_graph(estimator, spec, batches, *, opset=DEFAULT_OPSET):
@@ -200,6 +256,44 @@ def estimator_graph(estimator, spec, batches, *, opset=DEFAULT_OPSET):
         _add_labels(model, estimator.classes_)
     model.doc_string = (f"skcnn {type(estimator).__name__}; input {_INPUT_NAME!r}: "
                         f"{spec.describe()}")
+    return model
+
+
+# ---------------------------------------------------------------------- text
+def _text_batches(estimator, X, rng_seed=0):
+    """Token-id batches of two lengths (the shortest the network takes, and longer)."""
+    if X is not None:
+        texts = list(X) if not isinstance(X, str) else [X]
+        index = np.arange(3) % max(len(texts), 1)
+        first, three = token_ids(estimator, texts[:1]), token_ids(estimator,
+                                                                  [texts[i] for i in index])
+        if first.shape[1] != three.shape[1]:
+            return [first, three]
+    rng = np.random.default_rng(rng_seed)
+    shortest = int(getattr(estimator, "_min_length_", 1))
+    size = estimator.encoder_.size
+    batches = [rng.integers(1, size, (n, length)).astype(np.int64)
+               for n, length in ((1, shortest), (3, shortest + 9))]
+    batches[1][0, shortest + 2:] = 0  # a padded row
+    return batches
+
+
+def text_graph(estimator, batches, *, opset=DEFAULT_OPSET):
+    """The ONNX model of a fitted TextCNNClassifier on token ids, checked on ``batches``."""
+    head, output = output_head(estimator)
+    network = nn.Sequential(copy.deepcopy(estimator.module_).cpu().float(), head).eval()
+    what = f"the network of this {type(estimator).__name__}"
+    # Traced on the longer batch: the network's own padding to its widest kernel is
+    # then not part of the graph, which token_ids does instead.
+    model = export_module(network, torch.from_numpy(batches[-1]), input_name=TEXT_INPUT_NAME,
+                          output_names=[output], opset=opset, what=what,
+                          input_axes={1: "length"})
+    check_graph(make_session(model), network, batches, what=what)
+    _add_labels(model, estimator.classes_)
+    model.doc_string = (f"skcnn {type(estimator).__name__}; input {TEXT_INPUT_NAME!r}: int64 "
+                        "token ids (batch, length), each text's ids padded with 0 to at "
+                        f"least {int(getattr(estimator, '_min_length_', 1))}: see "
+                        "skcnn.io.onnx.token_ids")
     return model
 
 

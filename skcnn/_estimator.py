@@ -29,6 +29,7 @@ from ._engine import (
 )
 from ._fit_guard import AllOrNothingFitMixin
 from ._inspection_target import InspectionTarget
+from ._onnx_runtime import RUNTIMES, inference_net
 from ._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
 from .data.augment import AUGMENT_PRESETS, make_augmentation
 from .exceptions import InputError
@@ -67,6 +68,7 @@ ESTIMATOR_CONSTRAINTS = {
     "device": [str, torch.device],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
+    "runtime": [StrOptions(set(RUNTIMES))],
 }
 
 #: Parameter constraints every classifier shares.
@@ -146,8 +148,12 @@ class BaseImageEstimator(AllOrNothingFitMixin, NamedPluginParamsMixin, BaseEstim
         augment = None
         if self.tta:
             augment = make_augmentation(self.augment or "light", images.shape[2:])
-        return averaged_outputs(self.net_, images, augment, self.tta, self._seed,
+        return averaged_outputs(self._inference_net(), images, augment, self.tta, self._seed,
                                 activation=activation)
+
+    def _inference_net(self):
+        """What ``predict`` runs: ``net_`` (PyTorch) or its ONNX graph (``runtime``)."""
+        return inference_net(self)
 
     @property
     def module_(self):

@@ -269,3 +269,77 @@ def test_multilabel_classifier_export_is_refused_with_the_fix(digits8, fast):
     clf = CNNClassifier(**fast).fit(X[:100], Y[:100])
     with pytest.raises(OnnxExportError, match="multi-label.*torch.onnx.export"):
         skcnn.to_onnx(clf, X[:2])
+
+
+# ---------------------------------------------------------------------- predict's runtime
+def _predictions(est, X):
+    return est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
+
+
+def test_predict_runtime_onnxruntime_matches_torch(digits8, fast, sentences, recwarn):
+    from skcnn import CNNRegressor, TextCNNClassifier
+    from skcnn._onnx_runtime import OnnxNet, chosen_runtime
+
+    X, y = digits8
+    texts, labels = sentences
+    cases = [(CNNClassifier(**fast), X[:200], y[:200], X[300:337]),
+             (CNNRegressor(**fast), X[:200], 10.0 + 5.0 * y[:200], X[300:337]),
+             (TextCNNClassifier(embedding_dim=8, n_filters=4, max_epochs=1, verbose=0,
+                                random_state=0, device="cpu"), texts[:300], labels[:300],
+              texts[1000:1037])]
+    for est, X_fit, y_fit, X_test in cases:
+        est.fit(X_fit, y_fit)
+        reference = _predictions(est, X_test)
+        labels_torch = est.predict(X_test)
+        est.set_params(runtime="onnxruntime")
+        assert chosen_runtime(est) == "onnxruntime" and isinstance(est._inference_net(), OnnxNet)
+        for batch in (slice(0, 1), slice(0, 37)):
+            np.testing.assert_allclose(_predictions(est, X_test[batch]), reference[batch],
+                                       rtol=1e-4, atol=1e-4 * max(1.0, np.abs(reference).max()))
+        if est.predict(X_test).dtype.kind != "f":
+            np.testing.assert_array_equal(est.predict(X_test), labels_torch)
+        # Further training: the graph is exported again from the new weights.
+        est.partial_fit(X_fit, y_fit)
+        updated = _predictions(est, X_test)
+        np.testing.assert_allclose(updated, _predictions(est.set_params(runtime="torch"),
+                                                         X_test), rtol=1e-4, atol=1e-4 * max(
+            1.0, np.abs(updated).max()))
+        assert not np.allclose(updated, reference)
+        # Nothing is stored on the estimator: it pickles and saves as before.
+        est.set_params(runtime="onnxruntime")
+        restored = pickle.loads(pickle.dumps(est))
+        np.testing.assert_allclose(_predictions(restored, X_test), updated, rtol=1e-4,
+                                   atol=1e-4 * max(1.0, np.abs(updated).max()))
+    assert not [w for w in recwarn if "runtime" in str(w.message)]
+
+
+def test_predict_runtime_auto_and_fallbacks(digits8, fast, monkeypatch):
+    from skcnn import _onnx_runtime
+
+    X, y = digits8
+    clf = CNNClassifier(**fast, runtime="auto").fit(X[:100], y[:100])
+    monkeypatch.setattr(_onnx_runtime, "AUTO_ONNXRUNTIME", frozenset())
+    assert _onnx_runtime.chosen_runtime(clf) == "torch"  # not measured faster: PyTorch
+    monkeypatch.setattr(_onnx_runtime, "AUTO_ONNXRUNTIME", frozenset({"CNNClassifier"}))
+    assert _onnx_runtime.chosen_runtime(clf) == "onnxruntime"
+    monkeypatch.setattr(_onnx_runtime, "onnxruntime_available", lambda: False)
+    assert _onnx_runtime.chosen_runtime(clf) == "torch"  # not installed: PyTorch
+    with pytest.raises(ImportError, match=r"skcnn\[onnx\]"):
+        clf.set_params(runtime="onnxruntime").predict(X[:2])
+    with pytest.raises(ValueError, match="runtime"):
+        CNNClassifier(**fast, runtime="tensorrt").fit(X[:20], y[:20])
+
+
+def test_predict_runtime_untraceable_network_falls_back_with_auto(digits8, fast, monkeypatch):
+    from skcnn import _onnx_runtime
+
+    X, y = digits8
+    fast.pop("filters"), fast.pop("kernel_size"), fast.pop("hidden_units")
+    clf = CNNClassifier(architecture=NumpyRoundTrip, **fast).fit(X[:100], y[:100])
+    reference = clf.predict_proba(X[100:140])
+    with pytest.raises(OnnxExportError, match="runtime='torch'"):
+        clf.set_params(runtime="onnxruntime").predict(X[100:140])
+    monkeypatch.setattr(_onnx_runtime, "AUTO_ONNXRUNTIME", frozenset({"CNNClassifier"}))
+    with pytest.warns(UserWarning, match="runtime='auto' uses PyTorch"):
+        got = clf.set_params(runtime="auto").predict_proba(X[100:140])
+    np.testing.assert_array_equal(got, reference)

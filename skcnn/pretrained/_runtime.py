@@ -1,4 +1,7 @@
-"""Inference runtimes for a fitted network: PyTorch, or the exported graph in ONNX Runtime.
+"""Inference runtimes for PretrainedFeatures: PyTorch, or the exported graph in ONNX Runtime.
+
+(The choice of runtime itself, shared with the trained estimators' ``predict``,
+is :mod:`skcnn._onnx_runtime`.)
 
 ``runtime='onnxruntime'`` exports the network once (lazily, at the first
 ``transform`` after ``fit``), checks the graph against PyTorch on two batch
@@ -17,11 +20,11 @@ warning).
 import threading
 import warnings
 from collections import OrderedDict
-from importlib.util import find_spec
 
 import numpy as np
 import torch
 
+from .._onnx_runtime import RUNTIMES, onnxruntime_available, resolve_runtime
 from .._progress import tqdm
 from ..data.transforms import iterate_batches
 from ..utils._hardware import default_num_workers
@@ -29,47 +32,9 @@ from ..utils._hardware import default_num_workers
 __all__ = ["RUNTIMES", "onnxruntime_available", "resolve_runtime", "network_session",
            "run_session"]
 
-RUNTIMES = ("torch", "onnxruntime", "auto")
-_EXTRA_HINT = 'pip install "skcnn[onnx]"'
-
 _SESSIONS = OrderedDict()
 _SESSIONS_SIZE = 2
 _SESSIONS_LOCK = threading.Lock()
-
-
-def onnxruntime_available():
-    """True when ``onnx`` and ``onnxruntime`` can be imported."""
-    return find_spec("onnx") is not None and find_spec("onnxruntime") is not None
-
-
-def resolve_runtime(runtime, device, dtype):
-    """``'torch'`` or ``'onnxruntime'`` for ``runtime`` on ``device`` with compute ``dtype``.
-
-    Raises
-    ------
-    ImportError, ValueError
-        When ``runtime='onnxruntime'`` cannot run here; the message says why
-        and what to change.
-    """
-    if runtime == "torch":
-        return "torch"
-    on_cpu = torch.device(device).type == "cpu"
-    if runtime == "onnxruntime":
-        if not onnxruntime_available():
-            raise ImportError(f"runtime='onnxruntime' needs onnx and onnxruntime: {_EXTRA_HINT}, "
-                              "or use runtime='torch'.")
-        if not on_cpu:
-            raise ValueError(
-                f"runtime='onnxruntime' runs on the CPU but the network is on {device}. Pass "
-                "device='cpu', or runtime='auto' (ONNX Runtime on the CPU, PyTorch on a GPU).")
-        if dtype != torch.float32:
-            raise ValueError(
-                f"runtime='onnxruntime' computes in float32, not {dtype}. Pass "
-                "precision='float32' (or 'auto'), or runtime='torch'.")
-        return "onnxruntime"
-    if on_cpu and dtype == torch.float32 and onnxruntime_available():
-        return "onnxruntime"
-    return "torch"
 
 
 def network_session(module, input_shape, key=None, what="the network"):

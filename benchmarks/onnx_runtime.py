@@ -15,6 +15,18 @@ In one run, with ``--threads`` threads for every runtime:
     resizing and normalisation included; the default backbone (and resnet50
     with ``--api-resnet50``).
 
+(trained estimators, ``--estimators``) ``predict`` of each trained
+    estimator with ``runtime='torch'`` and ``runtime='onnxruntime'``, through
+    skcnn's own API (image preparation or tokenisation, softmax and target
+    scaling included): ``cnn`` and ``cnn_regressor`` (default networks on
+    scikit-learn's 1,797 digits upsampled to 28x28, as MNIST), ``finetuned`` and
+    ``finetuned_regressor`` (the default backbone at ``--finetune-size`` px on
+    ``--n-files`` photo crops given as arrays) and ``text`` (the default
+    TextCNNClassifier on the 2,000 shipped sentiment sentences). Weights come
+    from a short fit (speed does not depend on them). Prints images/s (or
+    sentences/s), the ratio, the largest difference of the outputs (labels
+    agreeing), the one-time export, and the ``runtime='auto'`` choice for each.
+
 The runtimes are timed in alternation, ``--repeats`` times each, after one
 warm-up pass, and the medians are reported with the min-max spread (the CPU
 may be shared). Prints images/s, the ratio to eager measured in the same
@@ -22,6 +34,8 @@ run, the smallest per-image cosine similarity of the features to eager's,
 and the ``runtime='auto'`` choice on this machine.
 
     python benchmarks/onnx_runtime.py [--size 224] [--batch 32] [--threads 2] [--repeats 5]
+    python benchmarks/onnx_runtime.py --estimators cnn,cnn_regressor,finetuned,\
+        finetuned_regressor,text [--finetune-size 224]
 """
 
 import argparse
@@ -138,6 +152,87 @@ def through_api(name, plugin, args, paths):
             for runtime in runners}
 
 
+def _estimator_cases(args, images):
+    """name -> (unit, fitted estimator, inputs to predict)."""
+    from skcnn import (
+        CNNClassifier,
+        CNNRegressor,
+        FineTunedClassifier,
+        FineTunedRegressor,
+        TextCNNClassifier,
+    )
+    from skcnn.datasets import load_digits_images, load_sentiment_sentences
+
+    quiet = dict(verbose=0, random_state=0, device="cpu")
+    X, y = load_digits_images(size=28, return_X_y=True)
+    photos = images[:args.n_files]
+    photo_y = np.arange(len(photos)) % 3
+    finetune = dict(input_size=args.finetune_size, max_epochs=1, unfreeze="head",
+                    freeze_epochs=0, **quiet)
+    sentences = load_sentiment_sentences()
+    texts, labels = list(sentences.data), np.asarray(sentences.target)
+    makers = {
+        "cnn": lambda: ("img", CNNClassifier(max_epochs=1, **quiet).fit(X, y), X),
+        "cnn_regressor": lambda: ("img", CNNRegressor(max_epochs=1, **quiet).fit(X, y * 1.0),
+                                  X),
+        "finetuned": lambda: ("img", FineTunedClassifier(**finetune).fit(photos[:16],
+                                                                         photo_y[:16]), photos),
+        "finetuned_regressor": lambda: ("img", FineTunedRegressor(**finetune).fit(
+            photos[:16], photo_y[:16] * 1.0), photos),
+        "text": lambda: ("sentences", TextCNNClassifier(max_epochs=1, **quiet).fit(
+            texts[:1000], labels[:1000]), texts),
+    }
+    for name in args.estimators.split(","):
+        if name not in makers:
+            raise SystemExit(f"--estimators: unknown {name!r}; choose from {', '.join(makers)}")
+        yield name, makers[name]()
+
+
+def _predict(estimator, runtime, inputs):
+    estimator.set_params(runtime=runtime)
+    if hasattr(estimator, "predict_proba"):
+        return estimator.predict_proba(inputs)
+    return estimator.predict(inputs)
+
+
+def trained_estimators(args, images):
+    """``predict`` with runtime='torch' and 'onnxruntime' for each trained estimator."""
+    from functools import partial
+
+    from skcnn._onnx_runtime import AUTO_ONNXRUNTIME, chosen_runtime
+
+    rows = []
+    for name, (unit, estimator, inputs) in _estimator_cases(args, images):
+        kind = type(estimator).__name__
+        start = time.perf_counter()
+        _predict(estimator, "onnxruntime", inputs[:2])  # the export, once per network
+        export = time.perf_counter() - start
+        runners = {runtime: partial(_predict, estimator, runtime, inputs)
+                   for runtime in ("torch", "onnxruntime")}
+        times, results = alternate(runners, args.repeats)
+        torch_rate = len(inputs) / statistics.median(times["torch"])
+        onnx_rate = len(inputs) / statistics.median(times["onnxruntime"])
+        spread = max((max(t) - min(t)) / statistics.median(t) for t in times.values())
+        diff = float(np.abs(results["onnxruntime"] - results["torch"]).max())
+        if hasattr(estimator, "predict_proba"):
+            same = "labels equal" if np.array_equal(results["onnxruntime"].argmax(1),
+                                                    results["torch"].argmax(1)) \
+                else "labels DIFFER"
+        else:
+            same = "values"
+        auto = chosen_runtime(estimator.set_params(runtime="auto"))
+        rows.append((name, kind, unit, len(inputs), torch_rate, onnx_rate, spread, diff, same,
+                     export, auto))
+        print(f"{name:20s} ({kind}, {len(inputs)} {unit}): torch {torch_rate:8.1f} {unit}/s  "
+              f"onnxruntime {onnx_rate:8.1f} {unit}/s  ratio {onnx_rate / torch_rate:4.2f}  "
+              f"(spread {spread:3.0%})  max |diff| {diff:.1e}, {same}; export {export:.1f} s; "
+              f"'auto' -> {auto}", flush=True)
+    print(f"predict through skcnn's API, {args.threads} threads; ratio = onnxruntime / torch "
+          "(above 1: ONNX Runtime faster). 'auto' runs ONNX Runtime for: "
+          f"{', '.join(sorted(AUTO_ONNXRUNTIME)) or 'none'}.")
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=224)
@@ -150,9 +245,18 @@ def main():
     parser.add_argument("--api-resnet50", action="store_true",
                         help="also time resnet50 through PretrainedFeatures")
     parser.add_argument("--skip-bare", action="store_true")
+    parser.add_argument("--estimators", default=None,
+                        help="time predict of these trained estimators instead (comma list of "
+                             "cnn, cnn_regressor, finetuned, finetuned_regressor, text)")
+    parser.add_argument("--finetune-size", type=int, default=224,
+                        help="input_size of the fine-tuned estimators with --estimators")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     images = make_images(max(args.batch, args.n_files), size=256, seed=3)
+    if args.estimators:
+        trained_estimators(args, images)
+        print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        return
     with tempfile.TemporaryDirectory() as folder:
         paths = []
         for i, image in enumerate(images[:args.n_files]):

@@ -36,9 +36,11 @@ _EXTRA_HINT = 'pip install "skcnn[onnx]"'
 
 #: The estimators whose ``predict`` ``runtime='auto'`` runs in ONNX Runtime (on the CPU, in
 #: float32): those where it measured faster than PyTorch eager through skcnn's own
-#: ``predict`` (``python benchmarks/onnx_runtime.py --estimators``, 2 threads; figures in
-#: docs/onnx.rst). The others keep PyTorch.
-AUTO_ONNXRUNTIME = frozenset()
+#: ``predict`` (``python benchmarks/onnx_runtime.py --estimators``, 2 threads: 3.7x to 4.7x
+#: for these; figures in docs/onnx.rst). TextCNNClassifier keeps PyTorch: ONNX Runtime ran
+#: its batches of varying length at 0.4x to 0.8x PyTorch's sentences/s.
+AUTO_ONNXRUNTIME = frozenset({"CNNClassifier", "CNNRegressor", "FineTunedClassifier",
+                              "FineTunedRegressor"})
 
 _SESSIONS = weakref.WeakKeyDictionary()  # network -> (weights' versions, threads, session)
 _LOCK = threading.Lock()

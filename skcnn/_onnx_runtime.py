@@ -36,7 +36,7 @@ _EXTRA_HINT = 'pip install "skcnn[onnx]"'
 
 #: The estimators whose ``predict`` ``runtime='auto'`` runs in ONNX Runtime (on the CPU, in
 #: float32): those where it measured faster than PyTorch eager through skcnn's own
-#: ``predict`` (``python benchmarks/onnx_runtime.py --estimators``, 2 threads: 3.7x to 4.7x
+#: ``predict`` (``python benchmarks/onnx_runtime.py --estimators``, 2 threads: 3.5x to 5.4x
 #: for these; figures in docs/onnx.rst). TextCNNClassifier keeps PyTorch: ONNX Runtime ran
 #: its batches of varying length at 0.4x to 0.8x PyTorch's sentences/s.
 AUTO_ONNXRUNTIME = frozenset({"CNNClassifier", "CNNRegressor", "FineTunedClassifier",

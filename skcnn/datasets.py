@@ -403,7 +403,11 @@ def load_digits_rotation(*, size=16, max_angle=45.0, random_state=0, return_X_y=
     from sklearn.utils import check_random_state
 
     images, digits = load_digits_images(size=size, return_X_y=True)
-    angles = check_random_state(random_state).uniform(-max_angle, max_angle, len(images))
+    # An int seeds NumPy's Generator (the angles examples/regression_rotation.py has always
+    # drawn); a RandomState instance (or None) is used as scikit-learn would.
+    rng = (np.random.default_rng(int(random_state)) if isinstance(random_state, Integral)
+           else check_random_state(random_state))
+    angles = rng.uniform(-max_angle, max_angle, len(images))
     rotated = np.stack([rotate(image, angle, reshape=False, order=1, mode="constant")
                         for image, angle in zip(images, angles)]).clip(0, 1).astype(np.float32)
     if return_X_y:

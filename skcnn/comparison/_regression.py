@@ -18,6 +18,7 @@ target's unit; SVR and Ridge on pixels also standardise their inputs.
 """
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -58,10 +59,13 @@ def resolve_task(y, task):
         return task
     from sklearn.utils.multiclass import type_of_target
 
+    values = np.asarray(y)
     try:
-        kind = type_of_target(np.asarray(y) if not hasattr(y, "iloc") else y)
-    except (ValueError, TypeError):
-        return "classification"  # encode_labels gives the error
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # NumPy casting NaN, say
+            kind = type_of_target(values)
+    except (ValueError, TypeError):  # e.g. NaN: floats get the regression target's message
+        return "regression" if values.dtype.kind == "f" else "classification"
     return "regression" if kind == "continuous" else "classification"
 
 

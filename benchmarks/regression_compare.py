@@ -18,7 +18,7 @@ import time
 import torch
 
 from skcnn import compare
-from skcnn.comparison._regression import REGRESSION_MODELS
+from skcnn.comparison import REGRESSION_MODELS
 from skcnn.datasets import load_digits_rotation
 
 

@@ -256,8 +256,7 @@ def build_parser():
     predict.set_defaults(func=_cmd_predict)
 
     try:
-        from .comparison import DEFAULT_MODELS, MODEL_DESCRIPTIONS
-        from .comparison._regression import REGRESSION_MODELS
+        from .comparison import DEFAULT_MODELS, MODEL_DESCRIPTIONS, REGRESSION_MODELS
     except Exception:  # numpy or scikit-learn missing or broken: `skcnn doctor` must still work
         models_help = "see `skcnn doctor` for what is missing"
     else:

@@ -12,8 +12,7 @@ from sklearn.model_selection import KFold
 
 from skcnn import compare
 from skcnn.cli import main
-from skcnn.comparison import count_parameters, on_pixels
-from skcnn.comparison._regression import REGRESSION_MODELS
+from skcnn.comparison import REGRESSION_MODELS, count_parameters, on_pixels
 from skcnn.datasets import load_dataset, load_digits_rotation
 
 MODELS = ["cnn", "features+svr", "pixels+ridge", "pixels+svr"]

@@ -92,6 +92,11 @@ def test_bad_input_is_named(rotated):
         compare(X, np.r_[np.nan, angles[1:]], ["pixels+ridge"], verbose=0)
     with pytest.raises(ValueError, match="task"):
         compare(X, angles, ["pixels+ridge"], task="ordinal", verbose=0)
+    with pytest.raises(ValueError, match="'accuracy' is a classification metric.*'r2'"):
+        compare(X, angles, ["pixels+ridge"], scoring=["r2", "accuracy"], verbose=0)
+    res = compare(X, angles, ["pixels+ridge"], scoring="neg_mean_absolute_error", cv=2,
+                  verbose=0)
+    assert res.scoring == ["neg_mean_absolute_error"]
     with pytest.raises(ValueError, match="Regression on texts is not supported"):
         compare(["a text", "another text", "more text", "text"], [0.5, 1.5, 2.5, 3.0],
                 verbose=0)

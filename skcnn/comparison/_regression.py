@@ -136,9 +136,26 @@ def regression_splits(n, *, cv, test_size, random_state):
     return splits, text or f"{len(splits)} given split(s)"
 
 
+#: Beginnings of scikit-learn's scorer names that need class labels.
+_CLASSIFICATION_SCORERS = ("accuracy", "balanced_accuracy", "top_k_accuracy", "f1", "precision",
+                           "recall", "roc_auc", "average_precision", "neg_log_loss",
+                           "neg_brier_score", "jaccard", "matthews_corrcoef", "d2_log_loss",
+                           "neg_negative_likelihood_ratio", "positive_likelihood_ratio")
+
+
 def regression_scoring(scoring):
     """The metrics: R², MAE and RMSE by default (MAE and RMSE as positive errors)."""
     if scoring is not None:
+        names = [scoring] if isinstance(scoring, str) else (
+            list(scoring.values()) if isinstance(scoring, dict)
+            else [] if callable(scoring) else list(scoring))
+        wrong = [n for n in names if isinstance(n, str) and n.startswith(_CLASSIFICATION_SCORERS)]
+        if wrong:
+            raise ValueError(
+                f"scoring {wrong[0]!r} is a classification metric but the target is "
+                "continuous (regression). Use a regression metric such as 'r2', "
+                "'neg_mean_absolute_error' or 'neg_root_mean_squared_error', leave "
+                "scoring=None (R², MAE and RMSE), or pass task='classification' for classes.")
         return scoring
     from sklearn.metrics import make_scorer, mean_absolute_error, root_mean_squared_error
 

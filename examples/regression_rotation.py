@@ -12,7 +12,9 @@ folds, with wall times:
   for all folds (their time is printed separately).
 
 Nothing is downloaded: the digits ship with scikit-learn, the backbone's
-weights with skcnn.
+weights with skcnn. The same data set (skcnn.datasets.load_digits_rotation)
+runs through every built-in regression model with
+``skcnn compare --dataset digits-rotation``.
 
     python examples/regression_rotation.py
 """
@@ -21,7 +23,6 @@ import time
 
 import numpy as np
 import torch
-from scipy.ndimage import rotate
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold, cross_val_score
@@ -30,21 +31,12 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 
 from skcnn import CNNRegressor, PretrainedFeatures
-from skcnn.datasets import load_digits_images
-
-
-def rotated_digits(seed=0, max_angle=45.0):
-    """The digits at 16x16, each rotated by a random angle; returns (images, angles)."""
-    images, _ = load_digits_images(size=16, return_X_y=True)
-    angles = np.random.default_rng(seed).uniform(-max_angle, max_angle, len(images))
-    rotated = np.stack([rotate(image, angle, reshape=False, order=1, mode="constant")
-                        for image, angle in zip(images, angles)]).clip(0, 1)
-    return rotated.astype(np.float32), angles
+from skcnn.datasets import load_digits_rotation
 
 
 def main():
     torch.set_num_threads(1)
-    X, angle = rotated_digits()
+    X, angle = load_digits_rotation(return_X_y=True)  # digits at 16x16, rotated
     folds = KFold(5, shuffle=True, random_state=0)
     pixels = X.reshape(len(X), -1)
 

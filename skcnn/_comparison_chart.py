@@ -8,6 +8,9 @@ __all__ = ["plot_comparison"]
 
 _OK, _FEATURES, _FAILED = "#3b75af", "#e1812c", "#999999"
 
+#: How a metric is named on the score axis (others by their name).
+_METRIC_LABELS = {"r2": "R²", "mae": "mean absolute error", "rmse": "root mean squared error"}
+
 
 def plot_comparison(result, metric=None):
     """Scores (mean +/- std over the folds) beside the time each model took.
@@ -64,7 +67,8 @@ def plot_comparison(result, metric=None):
                           color=_FAILED)
     ax_score.set_yticks(positions, names)
     ax_score.set_ylim(-0.6, n - 0.4)  # rows without a bar (failed, skipped) stay in view
-    ax_score.set_xlabel(f"{metric} (mean ± std over {_n_splits(result)})")
+    ax_score.set_xlabel(f"{_METRIC_LABELS.get(metric, metric)} (mean ± std over "
+                        f"{_n_splits(result)})")
     ax_score.grid(axis="x", alpha=0.3)
     ax_score.set_title("Score")
 
@@ -91,8 +95,9 @@ def plot_comparison(result, metric=None):
     ax_time.set_xlabel("seconds (log scale)")
     ax_time.grid(axis="x", alpha=0.3, which="major")
     ax_time.set_title("Time")
-    fig.suptitle(f"{result.n_samples} images, {len(result.classes)} classes; "
-                 f"{result.split_description}", fontsize=9)
+    what = ("a continuous target" if result.classes is None  # regression
+            else f"{len(result.classes)} classes")
+    fig.suptitle(f"{result.n_samples} images, {what}; {result.split_description}", fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 

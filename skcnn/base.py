@@ -66,6 +66,9 @@ class BaseImageClassifier(ClassifierMixin, BaseImageEstimator):
 
     _parameter_constraints = dict(TRAINING_CONSTRAINTS)
 
+    #: What the samples are called in messages ('texts' for the text classifier).
+    _SAMPLES = "images"
+
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch on ``(X, y)``, continuing from the current weights.
@@ -187,11 +190,13 @@ class BaseImageClassifier(ClassifierMixin, BaseImageEstimator):
         never, always = np.flatnonzero(counts == 0), np.flatnonzero(counts == n_samples)
         if never.size or always.size:
             parts = ([f"label(s) {never.tolist()} never occur"] if never.size else []) + (
-                [f"label(s) {always.tolist()} occur in every image"] if always.size else [])
+                [f"label(s) {always.tolist()} occur in every {self._SAMPLES[:-1]}"]
+                if always.size else [])
             warnings.warn(
-                f"{' and '.join(parts)} in the {n_samples} images of this fit, so the network "
-                "can only learn to predict them as constant. Check the indicator matrix, or "
-                "split the data so that each fold holds images with and without every label.",
+                f"{' and '.join(parts)} in the {n_samples} {self._SAMPLES} of this fit, so the "
+                "network can only learn to predict them as constant. Check the indicator matrix, "
+                f"or split the data so that each fold holds {self._SAMPLES} with and without "
+                "every label.",
                 UserWarning, stacklevel=5)
         weight = self._normalized_weights(self._check_weights(sample_weight, n_samples),
                                           n_samples)

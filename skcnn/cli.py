@@ -71,16 +71,19 @@ def _cmd_compare(args):
         # A stratified subset of 300 images: a smoke test, not a result.
         from sklearn.model_selection import train_test_split
 
-        keep, _ = train_test_split(np.arange(n), train_size=300, stratify=y,
+        keep, _ = train_test_split(np.arange(n), train_size=300,
+                                   stratify=None if _regression(y, args.task) else y,
                                    random_state=args.random_state)
         keep = np.sort(keep)
         X = X[keep] if hasattr(X, "shape") else [X[i] for i in keep]
         y = np.asarray(y)[keep]
-        description += f", a stratified subset of 300 of its {n} images (--quick)"
+        kind = "a random" if _regression(y, args.task) else "a stratified"
+        description += f", {kind} subset of 300 of its {n} images (--quick)"
     if args.verbose:
         print(f"skcnn compare: {description}", file=sys.stderr, flush=True)
     try:
-        result = compare(X, y, models=args.models, cv=cv, test_size=args.test_size,
+        task = None if args.task == "auto" else args.task
+        result = compare(X, y, models=args.models, task=task, cv=cv, test_size=args.test_size,
                          random_state=args.random_state, n_jobs=args.n_jobs,
                          verbose=args.verbose, backbone=args.backbone, device=args.device,
                          quick=args.quick, cache=args.cache)
@@ -105,6 +108,13 @@ def _cmd_compare(args):
     if args.save_best:
         return _save_best(result, X, y, args.save_best, fail)
     return 0
+
+
+def _regression(y, task):
+    """Whether ``compare`` will treat ``y`` as a regression target (``--task``)."""
+    from .comparison._regression import resolve_task
+
+    return resolve_task(y, None if task == "auto" else task) == "regression"
 
 
 def _save_best(result, X, y, path, fail):
@@ -246,11 +256,12 @@ def build_parser():
     predict.set_defaults(func=_cmd_predict)
 
     try:
-        from .comparison import DEFAULT_MODELS, MODEL_DESCRIPTIONS
+        from .comparison import DEFAULT_MODELS, MODEL_DESCRIPTIONS, REGRESSION_MODELS
     except Exception:  # numpy or scikit-learn missing or broken: `skcnn doctor` must still work
         models_help = "see `skcnn doctor` for what is missing"
     else:
-        models_help = "; ".join(f"{name}: {MODEL_DESCRIPTIONS[name]}" for name in DEFAULT_MODELS)
+        models_help = ("; ".join(f"{name}: {MODEL_DESCRIPTIONS[name]}" for name in DEFAULT_MODELS)
+                       + f". Regression (a continuous target): {', '.join(REGRESSION_MODELS)}")
     comp = sub.add_parser(
         "compare", help="CNNs vs SVM vs XGBoost on the same splits: a table and a chart",
         description="Cross-validate a CNN from scratch, a fine-tuned pretrained CNN, and SVC, "
@@ -259,7 +270,9 @@ def build_parser():
                     "Without arguments: scikit-learn's digits, a few minutes on 2 CPU cores.")
     comp.add_argument("--dataset", default="digits", metavar="NAME|PATH",
                       help="digits (default), lfw-faces, sentiment-sentences (2,000 review "
-                           "sentences that ship with skcnn: the text models), a folder with one "
+                           "sentences that ship with skcnn: the text models), digits-rotation "
+                           "(digits rotated by a random angle, the target: regression models), "
+                           "a folder with one "
                            "subfolder of images per class, or an .npz file with arrays X and y")
     comp.add_argument("--text-column", default=None, metavar="NAME",
                       help="--dataset is a .csv/.tsv/.parquet table of texts: the column that "
@@ -269,8 +282,13 @@ def build_parser():
                       help="with --text-column: the column of the labels (default 'label')")
     comp.add_argument("--models", default=None, metavar="NAMES",
                       help=f"comma-separated subset of the models (default: all). {models_help}")
+    comp.add_argument("--task", default="auto", choices=("auto", "classification", "regression"),
+                      help="auto (default): regression when the target is continuous (floats "
+                           "that are not all whole numbers: regression models, KFold splits, "
+                           "R², MAE and RMSE), else classification")
     comp.add_argument("--cv", type=int, default=None,
-                      help="number of stratified folds (default 5; 3 with --quick)")
+                      help="number of stratified folds (default 5; 3 with --quick; regression: "
+                           "shuffled KFold)")
     comp.add_argument("--test-size", type=_test_size, default=None, metavar="FRACTION|N",
                       help="a single stratified hold-out split of this size instead of CV")
     comp.add_argument("--backbone", default="efficientnet_lite0",

@@ -3,7 +3,7 @@ reviews (downloaded once into a cache folder), and loaders for your own."""
 
 import os
 import warnings
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from .exceptions import InputError
 
 __all__ = ["load_digits_images", "load_lfw_faces", "load_image_folder", "load_npz",
            "load_dataset", "IMAGE_EXTENSIONS", "load_movie_reviews", "get_data_home",
-           "MOVIE_REVIEWS_URL", "load_sentiment_sentences"]
+           "MOVIE_REVIEWS_URL", "load_sentiment_sentences", "load_digits_rotation"]
 
 #: File extensions :func:`load_image_folder` reads as images (case-insensitive).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".gif", ".tif",
@@ -360,6 +360,64 @@ def load_digits_images(*, size=None, return_X_y=False):
                  DESCR=digits.DESCR)
 
 
+@validate_params({"size": [Interval(Integral, 1, None, closed="left")],
+                  "max_angle": [Interval(Real, 0, 180, closed="right")],
+                  "random_state": ["random_state"], "return_X_y": ["boolean"]},
+                 prefer_skip_nested_validation=True)
+def load_digits_rotation(*, size=16, max_angle=45.0, random_state=0, return_X_y=False):
+    """scikit-learn's digits, each rotated by a random angle: a regression data set (offline).
+
+    Each of the 1,797 digits (:func:`load_digits_images`, enlarged to
+    ``size`` x ``size``) is rotated about its centre by an angle drawn
+    uniformly from ``[-max_angle, max_angle]`` degrees (bilinear, the
+    corners filled with black); the target is that angle. Used by
+    ``skcnn compare --dataset digits-rotation`` and
+    ``examples/regression_rotation.py``.
+
+    Parameters
+    ----------
+    size : int, default=16
+        Side of the images, before rotation.
+    max_angle : float in (0, 180], default=45.0
+        Largest rotation, in degrees, either way.
+    random_state : int, RandomState instance or None, default=0
+        Draws the angles: the same int gives the same data set.
+    return_X_y : bool, default=False
+        Return ``(images, angles)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : Bunch with ``images`` (N, size, size) float32 in [0, 1], ``target``
+        (N,) angles in degrees (float64, counter-clockwise positive),
+        ``digits`` (the digit each image shows) and ``DESCR``; or
+        ``(images, target)`` when ``return_X_y=True``.
+
+    Examples
+    --------
+    >>> from skcnn.datasets import load_digits_rotation
+    >>> images, angles = load_digits_rotation(return_X_y=True)
+    >>> images.shape, bool(abs(angles).max() <= 45)
+    ((1797, 16, 16), True)
+    """
+    from scipy.ndimage import rotate
+    from sklearn.utils import check_random_state
+
+    images, digits = load_digits_images(size=size, return_X_y=True)
+    # An int seeds NumPy's Generator (the angles examples/regression_rotation.py has always
+    # drawn); a RandomState instance (or None) is used as scikit-learn would.
+    rng = (np.random.default_rng(int(random_state)) if isinstance(random_state, Integral)
+           else check_random_state(random_state))
+    angles = rng.uniform(-max_angle, max_angle, len(images))
+    rotated = np.stack([rotate(image, angle, reshape=False, order=1, mode="constant")
+                        for image, angle in zip(images, angles)]).clip(0, 1).astype(np.float32)
+    if return_X_y:
+        return rotated, angles
+    return Bunch(images=rotated, target=angles, digits=digits,
+                 DESCR=(f"scikit-learn's {len(images)} digits at {size}x{size}, each rotated by "
+                        f"a random angle in [-{max_angle:g}, {max_angle:g}] degrees (the "
+                        "target, counter-clockwise positive)."))
+
+
 def load_lfw_faces(*, return_X_y=False):
     """Faces and non-faces: scikit-image's ``lfw_subset``, 200 grayscale 25x25 crops.
 
@@ -538,7 +596,7 @@ def load_npz(path):
 
 
 #: Data-set names :func:`load_dataset` knows, besides paths.
-DATASETS = ("digits", "lfw-faces", "sentiment-sentences")
+DATASETS = ("digits", "lfw-faces", "sentiment-sentences", "digits-rotation")
 
 
 def load_dataset(spec):
@@ -546,7 +604,8 @@ def load_dataset(spec):
 
     ``spec`` is ``'digits'`` (scikit-learn's 8x8 digits), ``'lfw-faces'``
     (:func:`load_lfw_faces`), ``'sentiment-sentences'`` (texts:
-    :func:`load_sentiment_sentences`), a folder with one subfolder per class
+    :func:`load_sentiment_sentences`), ``'digits-rotation'`` (regression:
+    :func:`load_digits_rotation`), a folder with one subfolder per class
     (:func:`load_image_folder`) or an ``.npz`` file with ``X`` and ``y``
     (:func:`load_npz`).
     """
@@ -554,6 +613,10 @@ def load_dataset(spec):
     if spec == "digits":
         X, y = load_digits_images(return_X_y=True)
         return X, y, "scikit-learn's digits (8x8 grayscale)"
+    if spec in ("digits-rotation", "digits_rotation"):
+        X, y = load_digits_rotation(return_X_y=True)
+        return X, y, ("scikit-learn's digits at 16x16, each rotated by a random angle in "
+                      "[-45, 45] degrees; target: the angle (regression)")
     if spec in ("lfw-faces", "lfw_faces", "lfw"):
         X, y = load_lfw_faces(return_X_y=True)
         return X, y, "scikit-image's lfw_subset, faces (1) vs non-faces (0), 25x25 grayscale"

@@ -13,6 +13,8 @@ The package, one job per module:
 * ``_inputs``: what the models are fitted on (the images as given, small,
   as pixels, or pretrained features extracted once for all images);
 * ``_splits``: the encoded labels, the splits every model shares, the metrics;
+* ``_regression``: the same for a continuous target (KFold, R², MAE, RMSE) and
+  the built-in regression models;
 * ``_run``: each model on the splits through scikit-learn's
   :func:`~sklearn.model_selection.cross_validate`, failures recorded;
 * ``_fitted``: :func:`count_parameters` and the device of a fitted model;
@@ -26,7 +28,9 @@ from ._compare import compare
 from ._fitted import count_parameters
 from ._inputs import SMALL_SIZE
 from ._models import DEFAULT_MODELS, MODEL_DESCRIPTIONS, ModelSpec, on_features, on_pixels
+from ._regression import REGRESSION_MODEL_DESCRIPTIONS, REGRESSION_MODELS
 from ._result import ComparisonResult
 
 __all__ = ["compare", "ComparisonResult", "ModelSpec", "on_features", "on_pixels",
-           "count_parameters", "DEFAULT_MODELS", "MODEL_DESCRIPTIONS", "SMALL_SIZE"]
+           "count_parameters", "DEFAULT_MODELS", "MODEL_DESCRIPTIONS", "SMALL_SIZE",
+           "REGRESSION_MODELS", "REGRESSION_MODEL_DESCRIPTIONS"]

@@ -3,10 +3,19 @@
 import os
 from numbers import Integral
 
-from .._sklearn_compat import Hidden, Interval, RealNotInt, validate_params
+from .._sklearn_compat import Hidden, Interval, RealNotInt, StrOptions, validate_params
 from ..plugins import BackbonePlugin
 from ._inputs import Inputs, image_side, n_samples
 from ._models import default_models, feature_input_size, resolve_models
+from ._regression import (
+    TASKS,
+    check_regression_target,
+    default_regression_models,
+    regression_scoring,
+    regression_splits,
+    resolve_regression_models,
+    resolve_task,
+)
 from ._result import ComparisonResult, comparison_table
 from ._run import Logger, run_models
 from ._splits import check_scoring_names, encode_labels, make_splits
@@ -20,9 +29,10 @@ __all__ = ["compare"]
         "X": ["array-like"],
         "y": ["array-like"],
         "models": [None, str, list, tuple, dict],
+        "task": [None, StrOptions(set(TASKS))],
         # Any int passes here: fewer than 2 folds gets compare's own message below.
         "cv": [Hidden(Integral), "cv_object"],
-        "scoring": [str, callable, list, tuple, set, dict],
+        "scoring": [str, callable, list, tuple, set, dict, None],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
@@ -38,7 +48,7 @@ __all__ = ["compare"]
     # The models' own fit() checks their parameters (user-given estimators too).
     prefer_skip_nested_validation=False,
 )
-def compare(X, y, models=None, *, cv=5, scoring="accuracy", random_state=0, n_jobs=None,
+def compare(X, y, models=None, *, task=None, cv=5, scoring=None, random_state=0, n_jobs=None,
             verbose=1, test_size=None, backbone="efficientnet_lite0", device="auto",
             quick=False, cache=None):
     """Evaluate CNNs and classical models on the same splits of ``(X, y)``.
@@ -49,6 +59,10 @@ def compare(X, y, models=None, *, cv=5, scoring="accuracy", random_state=0, n_jo
     :func:`sklearn.model_selection.cross_validate`. A model that fails is
     recorded with its error and the others still run.
 
+    A continuous ``y`` (or ``task='regression'``) compares regressors
+    instead, on shuffled ``KFold(cv)`` splits, scored by R², the mean
+    absolute error and the root mean squared error.
+
     Parameters
     ----------
     X : array of images, list of file paths or list of PIL images
@@ -58,7 +72,7 @@ def compare(X, y, models=None, *, cv=5, scoring="accuracy", random_state=0, n_jo
     y : array-like of shape (N,)
         Class labels of any type. They are encoded as 0..K-1 once, so that
         every model (XGBoost included) sees the same targets; the original
-        labels are in ``result.classes``.
+        labels are in ``result.classes``. Or continuous targets (regression).
     models : None, list of str, or dict, default=None
         None runs every built-in model (:data:`~skcnn.comparison.DEFAULT_MODELS`):
 
@@ -86,12 +100,30 @@ def compare(X, y, models=None, *, cv=5, scoring="accuracy", random_state=0, n_jo
         ``X`` as given; wrap them in :func:`~skcnn.comparison.on_features` or
         :func:`~skcnn.comparison.on_pixels` to fit them on the shared
         features or pixels), or to built-in names.
+
+        For regression the built-in models are ``'cnn'``
+        (:class:`~skcnn.CNNRegressor`, the same network, 30 epochs, 5 with
+        ``quick``), ``'finetuned'`` (:class:`~skcnn.FineTunedRegressor`),
+        ``'features+svr'``, ``'features+ridge'``, ``'features+xgboost'``,
+        ``'pixels+svr'``, ``'pixels+ridge'`` and ``'pixels+xgboost'`` (see
+        :data:`~skcnn.comparison.REGRESSION_MODELS`): an RBF ``SVR``,
+        ``RidgeCV`` and ``XGBRegressor``; SVR and Ridge learn a standardised
+        target.
+    task : {'classification', 'regression'}, default=None
+        None decides from ``y``: regression when scikit-learn's
+        :func:`~sklearn.utils.multiclass.type_of_target` says 'continuous'
+        (floats that are not all whole numbers), classification otherwise.
+        Give 'regression' for whole-number targets such as counts.
     cv : int or cross-validation splitter, default=5
-        Number of stratified, shuffled folds, or a splitter whose splits
-        are computed once and used for every model.
-    scoring : str, callable, list or dict, default='accuracy'
+        Number of stratified, shuffled folds (regression: ``KFold``,
+        shuffled), or a splitter whose splits are computed once and used for
+        every model.
+    scoring : str, callable, list or dict, default=None
         Metric name(s) of :func:`sklearn.metrics.get_scorer_names`, a
-        scorer, a list of names, or a dict name -> name or scorer.
+        scorer, a list of names, or a dict name -> name or scorer. None:
+        'accuracy' for classification; for regression ``r2`` (R²), ``mae``
+        and ``rmse`` (mean absolute and root mean squared error, as positive
+        numbers: lower is better).
     random_state : int, RandomState or None, default=0
         Seeds the splits and the built-in models.
     n_jobs : int, default=None
@@ -131,40 +163,55 @@ def compare(X, y, models=None, *, cv=5, scoring="accuracy", random_state=0, n_jo
     from ..utils import resolve_device
 
     log = Logger(int(verbose))
+    task = resolve_task(y, task)
+    regression = task == "regression"
     if is_text(X):  # sentences get the text models
+        if regression:
+            raise ValueError("Regression on texts is not supported: the text models are "
+                             "classifiers. Give class labels, or compare your own regressors "
+                             "with models={name: estimator} on images.")
         warn_duplicates(X)
         specs = text_model_specs(models, quick=quick, random_state=random_state,
                                  device=device, n_jobs=n_jobs)
     else:
-        specs = resolve_models(models)
-    scoring = check_scoring_names(scoring)
+        specs = (resolve_regression_models if regression else resolve_models)(models)
+    scoring = check_scoring_names(regression_scoring(scoring) if regression
+                                  else "accuracy" if scoring is None else scoring)
     if test_size is None and isinstance(cv, Integral) and cv < 2:
         raise ValueError(f"cv must be at least 2 folds; got {cv!r}.")
     n = n_samples(X)
     if n == 0:
         raise ValueError("X is empty (0 images): pass at least one image per class and fold.")
-    encoder, y_enc = encode_labels(y, n)
-    splits, split_text = make_splits(y_enc, cv=cv, test_size=test_size,
-                                     random_state=random_state)
+    if regression:
+        encoder, y_enc = None, check_regression_target(y, n)
+        splits, split_text = regression_splits(n, cv=cv, test_size=test_size,
+                                               random_state=random_state)
+    else:
+        encoder, y_enc = encode_labels(y, n)
+        splits, split_text = make_splits(y_enc, cv=cv, test_size=test_size,
+                                         random_state=random_state)
     device_ = resolve_device(device)
-    specs, side = _configure_defaults(specs, X, device=device_, quick=quick,
-                                      random_state=random_state, backbone=backbone, n_jobs=n_jobs)
+    specs, side = _configure_defaults(
+        specs, X, device=device_, quick=quick, random_state=random_state, backbone=backbone,
+        n_jobs=n_jobs, build=default_regression_models if regression else default_models)
     uses_features = any(spec.input == "features" for spec in specs.values())
     inputs = Inputs(X, backbone=backbone, device=device_, verbose=verbose, cache=cache, log=log,
                     feature_size=feature_input_size(side, quick) if uses_features else None)
-    log(f"skcnn compare: {n} images, {len(encoder.classes_)} classes, {split_text}, "
+    target = "a continuous target" if regression else f"{len(encoder.classes_)} classes"
+    log(f"skcnn compare: {n} images, {target}, {split_text}, "
         f"{len(specs)} model(s), device {device_}")
     records, fold_scores, errors = run_models(specs, inputs, y_enc, splits, scoring,
                                               n_jobs=n_jobs, verbose=verbose, log=log)
     return ComparisonResult(
         table=comparison_table(records, scoring), scores=fold_scores, splits=splits,
-        scoring=list(scoring), classes=encoder.classes_, n_samples=n,
+        scoring=list(scoring), classes=None if regression else encoder.classes_, n_samples=n,
         split_description=split_text, features=inputs.features_info, errors=errors,
         small_images=inputs.small_info, model_specs=specs,
-        input_settings={"small": inputs.small_info, "features": inputs.features_params})
+        input_settings={"small": inputs.small_info, "features": inputs.features_params},
+        task=task, target=y_enc if regression else None)
 
 
-def _configure_defaults(specs, X, **settings):
+def _configure_defaults(specs, X, build=default_models, **settings):
     """``(specs with built-in names replaced by configured models, smaller image side)``.
 
     The side (None for files and PIL images) is only looked up when a
@@ -175,7 +222,7 @@ def _configure_defaults(specs, X, **settings):
                               if not isinstance(spec, str))
     side = image_side(X) if needs_side else None
     if names:
-        built = default_models([specs[name] for name in names], side=side, **settings)
+        built = build([specs[name] for name in names], side=side, **settings)
         specs = {name: built[spec] if isinstance(spec, str) else spec
                  for name, spec in specs.items()}
     return specs, side

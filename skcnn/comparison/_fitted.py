@@ -18,6 +18,7 @@ def count_parameters(estimator):
       stored support vectors themselves are data and do not count);
       XGBoost: the number of leaves (one learned value each);
       ``StandardScaler``: ``mean_`` and ``scale_``.
+    * a ``TransformedTargetRegressor``: its regressor's;
     * a Pipeline: the sum over its steps; steps that learn nothing
       (``PretrainedFeatures``, ``ImageLoader``) count 0.
     * anything else: NaN.
@@ -26,6 +27,9 @@ def count_parameters(estimator):
 
     if isinstance(estimator, Pipeline):
         return _pipeline_parameters(estimator)
+    if type(estimator).__name__ == "TransformedTargetRegressor" and hasattr(estimator,
+                                                                            "regressor_"):
+        return count_parameters(estimator.regressor_)  # the target's scaler learns 2 numbers
     module = getattr(estimator, "module_", None)
     if module is not None and hasattr(module, "parameters"):
         return int(sum(p.numel() for p in module.parameters() if p.requires_grad))

@@ -74,8 +74,11 @@ class ComparisonResult:
         The splits every model used.
     scoring : list of str
         The metric names.
-    classes : ndarray
-        The original labels; models saw them encoded as 0..K-1.
+    classes : ndarray or None
+        The original labels; models saw them encoded as 0..K-1. None for
+        regression.
+    task : {'classification', 'regression'}
+        What was compared (regression for a continuous target).
     features : dict or None
         The one pretrained-feature extraction: backbone, input_size,
         n_images, n_features, seconds, images_per_s, device.
@@ -91,7 +94,7 @@ class ComparisonResult:
 
     def __init__(self, *, table, scores, splits, scoring, classes, n_samples, split_description,
                  features=None, errors=None, small_images=None, model_specs=None,
-                 input_settings=None):
+                 input_settings=None, task="classification", target=None):
         self.table = table
         self.scores = scores
         self.splits = splits
@@ -104,6 +107,8 @@ class ComparisonResult:
         self.small_images = small_images
         self.model_specs = model_specs or {}
         self.input_settings = input_settings or {}
+        self.task = task
+        self._target = target  # regression: the targets, for the notes
 
     # ------------------------------------------------------------------ display
     def _display(self, markdown=False):
@@ -127,7 +132,13 @@ class ComparisonResult:
 
     def notes(self):
         """Lines that explain the table: splits, data, the one feature extraction."""
-        lines = [f"{self.n_samples} images, {len(self.classes)} classes; {self.split_description}; "
+        if self.task == "regression":
+            from ._regression import target_summary
+
+            what = target_summary(self._target)
+        else:
+            what = f"{len(self.classes)} classes"
+        lines = [f"{self.n_samples} images, {what}; {self.split_description}; "
                  "the same splits for every model."]
         if self.features:
             f = self.features
@@ -203,7 +214,9 @@ class ComparisonResult:
             "models": [clean(r) for r in self.table.to_dict(orient="records")],
             "fold_scores": clean(self.scores),
             "scoring": list(self.scoring),
-            "classes": [c.item() if hasattr(c, "item") else c for c in self.classes],
+            "task": self.task,
+            "classes": None if self.classes is None else [
+                c.item() if hasattr(c, "item") else c for c in self.classes],
             "n_samples": self.n_samples,
             "splits": self.split_description,
             "features": clean(self.features),

@@ -16,7 +16,12 @@ def encode_labels(y, n):
     y = column_or_1d(np.asarray(y), warn=True)
     if len(y) != n:
         raise ValueError(f"X has {n} images but y has {len(y)} labels; give one label per image.")
-    check_classification_targets(y)
+    try:
+        check_classification_targets(y)
+    except ValueError as exc:  # continuous targets: compare regressors instead
+        raise ValueError(f"{exc} To compare regression models on a continuous y, pass "
+                         "task='regression' (skcnn compare --task regression), or leave "
+                         "task=None to decide from y.") from exc
     encoder = LabelEncoder().fit(y)
     if len(encoder.classes_) < 2:
         raise ValueError(f"y holds a single class ({encoder.classes_[0]!r}); a comparison needs "

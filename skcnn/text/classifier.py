@@ -10,7 +10,7 @@ from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._engine import BatchIterator, averaged_proba
+from .._engine import BatchIterator, averaged_outputs
 from ..base import TRAINING_CONSTRAINTS, BaseImageClassifier
 from ..exceptions import InputError
 from ._resolve import resolve_text_architecture
@@ -43,14 +43,15 @@ class TextCNNClassifier(TransformerMixin, BaseImageClassifier):
     """A convolutional network for short texts (Kim 2014), as a scikit-learn classifier.
 
     Texts are tokenised, their tokens embedded, and parallel 1-D convolutions
-    of several widths (default 3, 4 and 5 tokens, 100 filters each) slide
-    over the embeddings; each filter's maximum over the text (max-over-time
+    of several widths (default 3, 4 and 5 tokens, 100 filters each) slide over
+    the embeddings; each filter's maximum over the text (max-over-time
     pooling) forms the sentence's features, followed by dropout and a softmax
-    layer. Tokenisation and the vocabulary are learnt in ``fit`` from that
-    fit's texts only, so cross-validation stays fold-correct. Training uses
-    the same engine as :class:`~skcnn.CNNClassifier` (optimizers, early
-    stopping, class and sample weights, warm starts, ``partial_fit``,
-    progress bar, ``history_``).
+    layer (one sigmoid per label for a multi-label ``y``, see below).
+    Tokenisation and the vocabulary are learnt in ``fit`` from that fit's
+    texts only, so cross-validation stays fold-correct. Training uses the same
+    engine as :class:`~skcnn.CNNClassifier` (optimizers, early stopping, class
+    and sample weights, warm starts, ``partial_fit``, progress bar,
+    ``history_``).
 
     Parameters
     ----------
@@ -132,6 +133,9 @@ class TextCNNClassifier(TransformerMixin, BaseImageClassifier):
     n_iter_no_change : int, default=3
     tol : float, default=1e-4
     class_weight : dict, 'balanced' or None, default=None
+    threshold : float in (0, 1), default=0.5
+        Multi-label ``y`` only: :meth:`predict` marks the labels whose
+        probability is at least ``threshold``.
     warm_start : bool, default=False
     device : str or torch.device, default='auto'
     random_state : int, RandomState instance or None, default=None
@@ -150,6 +154,7 @@ class TextCNNClassifier(TransformerMixin, BaseImageClassifier):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+        The labels; ``0 .. K-1`` (column numbers) for a multi-label ``y``.
     vocabulary_ : dict
         Token -> embedding row (0 pads, 1 is the unknown token).
     embedding_dim_ : int
@@ -176,6 +181,14 @@ class TextCNNClassifier(TransformerMixin, BaseImageClassifier):
     its cells (``"<column>:<value>"``, floats rounded to 2 significant
     digits), with a warning when they are numbers; this is how scikit-learn's
     estimator checks feed it.
+
+    Multi-label: a 2-D 0/1 indicator ``y`` of K labels (e.g. from
+    :class:`~sklearn.preprocessing.MultiLabelBinarizer`) trains K sigmoid
+    outputs with binary cross-entropy, as :class:`~skcnn.CNNClassifier` does;
+    :meth:`predict` then returns the (N, K) indicator matrix and
+    :meth:`predict_proba` the probability of each label. A label that never
+    or always occurs in a fit's texts gives a warning; ``class_weight`` is
+    refused (weight texts with ``sample_weight``).
 
     Examples
     --------
@@ -214,7 +227,7 @@ class TextCNNClassifier(TransformerMixin, BaseImageClassifier):
                  dropout=0.5, optimizer="adam", learning_rate=None, weight_decay=0.0,
                  momentum=0.9, batch_size=50, max_epochs=3, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=3, tol=1e-4, class_weight=None,
-                 warm_start=False, device="auto", random_state=None, verbose=1,
+                 threshold=0.5, warm_start=False, device="auto", random_state=None, verbose=1,
                  runtime="torch"):
         self.level = level
         self.lowercase = lowercase
@@ -242,11 +255,15 @@ class TextCNNClassifier(TransformerMixin, BaseImageClassifier):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.class_weight = class_weight
+        self.threshold = threshold
         self.warm_start = warm_start
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
         self.runtime = runtime
+
+    #: What the samples are called in messages (see BaseImageClassifier).
+    _SAMPLES = "texts"
 
     # No test-time or training augmentation for texts.
     augment = None
@@ -386,7 +403,7 @@ class TextCNNClassifier(TransformerMixin, BaseImageClassifier):
         return self._make_dataset(self._prepare_images(X, reset=False))
 
     def predict_proba(self, X):
-        """Class probabilities of each text; rows sum to 1.
+        """Class probabilities of each text (per-label probabilities if multi-label).
 
         Parameters
         ----------
@@ -396,13 +413,16 @@ class TextCNNClassifier(TransformerMixin, BaseImageClassifier):
         Returns
         -------
         proba : ndarray of shape (N, n_classes)
-            Columns follow ``classes_``.
+            Columns follow ``classes_``. Single-label: rows sum to 1.
+            Multi-label: column k is the probability that label k applies
+            (as :class:`~skcnn.CNNClassifier`).
         """
         dataset = self._dataset_for(X)  # checks that the estimator is fitted first
-        return averaged_proba(self._inference_net(), dataset)
+        return averaged_outputs(self._inference_net(), dataset,
+                                activation="sigmoid" if self._is_multilabel() else "softmax")
 
     def predict(self, X):
-        """Most probable class of each text.
+        """Most probable class of each text, or the labels that apply (multi-label).
 
         Parameters
         ----------
@@ -410,10 +430,11 @@ class TextCNNClassifier(TransformerMixin, BaseImageClassifier):
 
         Returns
         -------
-        y_pred : ndarray of shape (N,)
+        y_pred : ndarray of shape (N,) or (N, n_labels)
+            Multi-label: the 0/1 indicator matrix of the labels whose
+            probability is at least ``threshold``.
         """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        return super().predict(X)  # BaseImageClassifier.predict, through predict_proba
 
     @torch.inference_mode()
     def transform(self, X):
@@ -446,7 +467,7 @@ class TextCNNClassifier(TransformerMixin, BaseImageClassifier):
         Parameters
         ----------
         X : sequence of str
-        y : array-like of shape (N,)
+        y : array-like of shape (N,) or (N, n_labels)
         **fit_params
             ``sample_weight``.
 
@@ -482,6 +503,5 @@ class TextCNNClassifier(TransformerMixin, BaseImageClassifier):
         tags = super().__sklearn_tags__()
         tags.input_tags.string = True
         tags.input_tags.two_d_array = True
-        tags.classifier_tags.multi_label = False  # one label per text (no indicator targets)
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags

@@ -153,13 +153,13 @@ class CNNClassifier(ScratchNetworkMixin, BaseImageClassifier):
 
     _parameter_constraints = {**TRAINING_CONSTRAINTS, **SCRATCH_CONSTRAINTS}
 
-    def __init__(self, *, architecture=None, filters=(32, 64), kernel_size=3, pooling="max",
-                 pool_size=2, hidden_units=(128,), activation="relu", dropout=0.0,
-                 batch_norm=False, padding="valid", optimizer="adam", learning_rate=None,
-                 lr_schedule="constant", weight_decay=0.0, momentum=0.9, batch_size=64,
-                 max_epochs=20,
+    def __init__(self, *, architecture=None, filters="auto", kernel_size=3, pooling="max",
+                 pool_size=2, hidden_units="auto", activation="relu", dropout="auto",
+                 batch_norm="auto", padding="auto", optimizer="adam", learning_rate=None,
+                 lr_schedule="auto", weight_decay=0.0, momentum=0.9, batch_size=64,
+                 max_epochs="auto",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, tol=1e-4,
-                 augment=None, tta=0, class_weight=None, threshold=0.5, warm_start=False,
+                 augment="auto", tta=0, class_weight=None, threshold=0.5, warm_start=False,
                  callbacks=None, input_shape=None, data_format="auto",
                  device="auto", random_state=None, verbose=1):
         self.architecture = architecture

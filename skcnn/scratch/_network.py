@@ -16,7 +16,6 @@ from ..data.augment import AUGMENT_PRESETS, make_augmentation
 from ..data.inputs import image_input
 from ..exceptions import InputError
 from ..plugins import ArchitecturePlugin
-from ._resolve import resolve_architecture
 from . import _recipe
 from ._recipe import (
     CLASSIC_DEFAULTS,
@@ -26,6 +25,7 @@ from ._recipe import (
     auto_augment,
     auto_epochs,
 )
+from ._resolve import resolve_architecture
 from .architectures import ConvNet, describe_failure
 from .layers import ACTIVATIONS, POOLINGS
 

@@ -22,6 +22,7 @@ from ._recipe import (
     RECIPE_DEFAULTS,
     RECIPE_LEARNING_RATE,
     AutoCNN,
+    RandomShift,
     auto_augment,
     auto_epochs,
 )
@@ -197,11 +198,13 @@ class ScratchNetworkMixin:
 
     def _training_augmentation(self, inputs):
         choice = self._augmentation_choice(inputs)
-        return choice if callable(choice) else make_augmentation(choice, inputs.shape[2:])
+        if isinstance(choice, RandomShift):  # 'auto': already a batch augmentation
+            return choice
+        return make_augmentation(choice, inputs.shape[2:])
 
     def _tta_augmentation(self, inputs):
         choice = self._augmentation_choice(inputs)
-        if callable(choice):
+        if isinstance(choice, RandomShift):
             return choice
         return make_augmentation(choice or "light", inputs.shape[2:])
 

@@ -147,7 +147,7 @@ class BaseImageEstimator(AllOrNothingFitMixin, NamedPluginParamsMixin, BaseEstim
         images = self._as_tensor(self._prepare_images(X, reset=False))
         augment = None
         if self.tta:
-            augment = make_augmentation(self.augment or "light", images.shape[2:])
+            augment = self._tta_augmentation(images)
         return averaged_outputs(self._inference_net(), images, augment, self.tta, self._seed,
                                 activation=activation)
 
@@ -240,6 +240,14 @@ class BaseImageEstimator(AllOrNothingFitMixin, NamedPluginParamsMixin, BaseEstim
     def _training_augmentation(self, inputs):
         """The batch augmentation of training batches (None for none)."""
         return make_augmentation(self.augment, inputs.shape[2:])
+
+    def _tta_augmentation(self, inputs):
+        """The augmentation of the ``tta`` views (``augment``, or 'light' when it is None)."""
+        return make_augmentation(self.augment or "light", inputs.shape[2:])
+
+    def _resolve_epochs(self, epochs, n_images):
+        """The number of epochs of a training call (``max_epochs`` may be 'auto')."""
+        return epochs
 
     def _precision(self, device):
         """Autocast dtype for training and inference on ``device`` (None: float32)."""
@@ -393,6 +401,7 @@ class BaseImageEstimator(AllOrNothingFitMixin, NamedPluginParamsMixin, BaseEstim
         targets = self._encode_targets(y, len(images), sample_weight, classes=classes,
                                        resume=resume, partial=partial)
         dataset = self._make_dataset(images, targets.values, targets.weight)
+        epochs = self._resolve_epochs(epochs, len(images))
 
         fitted = {}
         if resume:

@@ -170,10 +170,22 @@ def test_images_too_small_for_the_classic_network(data):
     assert isinstance(info.value, ValueError)
 
 
-def test_images_too_small_for_the_default_network(data):
+def test_images_too_small_for_explicit_filters(data):
     X, y = data
     with pytest.raises(ImageTooSmallError, match=r"at least 10x10 .*two 3x3 convolutions"):
-        CNNClassifier(max_epochs=1, verbose=0).fit(X, y)
+        CNNClassifier(filters=(32, 64), max_epochs=1, verbose=0).fit(X, y)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (8, 8), (1, 20), (64, 64), (8, 8, 3), (64, 64, 3)])
+def test_default_network_fits_any_image_size(shape):
+    rng = np.random.RandomState(0)
+    X = rng.rand(24, *shape).astype(np.float32)
+    y = np.arange(24) % 3
+    clf = CNNClassifier(max_epochs=1, batch_size=12, verbose=0, random_state=0, device="cpu")
+    assert clf.fit(X, y).predict(X[:2]).shape == (2,)
+    assert clf.recipe_["padding"] == "same" and clf.recipe_["batch_norm"] is True
+    again = CNNClassifier(max_epochs=1, batch_size=12, verbose=0, random_state=0, device="cpu")
+    assert repr(again.fit(X, y).recipe_) == repr(clf.recipe_)  # 'auto' is deterministic
 
 
 def test_too_small_check_is_exact(digits8, fast):
@@ -264,7 +276,7 @@ def test_architecture_of_the_wrong_type(data):
 @pytest.mark.parametrize(
     "params, pattern",
     [
-        (dict(filters=(0,)), r"'filters' parameter .* a tuple or list of ints >= 1\. Got \(0,\)"),
+        (dict(filters=(0,)), r"'filters' parameter .* a tuple or list of ints >= 1.* Got \(0,\)"),
         (dict(filters=(4, -2)), r"'filters' parameter .* a tuple or list of ints >= 1"),
         (dict(filters=0), r"'filters' parameter of CNNClassifier must be an int in the range"),
         (dict(filters=(4.5,)), r"'filters' parameter .* a tuple or list of ints >= 1"),
@@ -272,7 +284,7 @@ def test_architecture_of_the_wrong_type(data):
         (dict(pool_size=0), r"'pool_size' parameter .* range \[1, inf\)"),
         (dict(batch_size=0), r"'batch_size' parameter .* range \[1, inf\)\. Got 0"),
         (dict(max_epochs=0), r"'max_epochs' parameter"),
-        (dict(hidden_units=(-1,)), r"'hidden_units' parameter .* ints >= 1 or None\. Got \(-1,\)"),
+        (dict(hidden_units=(-1,)), r"'hidden_units' parameter .* ints >= 1.* Got \(-1,\)"),
         (dict(hidden_units=0), r"'hidden_units' parameter"),
         (dict(dropout=1.0), r"'dropout' parameter .* range \[0.0, 1.0\)"),
         (dict(learning_rate=0.0), r"'learning_rate' parameter"),

@@ -48,7 +48,7 @@ FINETUNE_FAST = dict(input_size=32, max_epochs=1, batch_size=16, num_workers=0, 
 FEATURES_FAST = dict(input_size=32, batch_size=16, num_workers=0, verbose=0, device="cpu")
 
 #: The ConvNet parameters CNN_FAST changes, back at their defaults (set with another architecture).
-CONVNET_DEFAULTS = dict(filters=(32, 64), hidden_units=(128,))
+CONVNET_DEFAULTS = dict(filters="auto", hidden_units="auto")
 
 #: A learning rate no network survives: the loss overflows within the first epoch.
 HUGE_LR = 1e20

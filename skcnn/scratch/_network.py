@@ -12,9 +12,20 @@ from torch import nn
 from .._constraints import SIZES
 from .._sklearn_compat import Interval, StrOptions
 from ..data.arrays import DATA_FORMATS
+from ..data.augment import AUGMENT_PRESETS, make_augmentation
 from ..data.inputs import image_input
 from ..exceptions import InputError
 from ..plugins import ArchitecturePlugin
+from . import _recipe
+from ._recipe import (
+    CLASSIC_DEFAULTS,
+    RECIPE_DEFAULTS,
+    RECIPE_LEARNING_RATE,
+    AutoCNN,
+    RandomShift,
+    auto_augment,
+    auto_epochs,
+)
 from ._resolve import resolve_architecture
 from .architectures import ConvNet, describe_failure
 from .layers import ACTIVATIONS, POOLINGS
@@ -51,19 +62,23 @@ def _check_module_fits(module, meta, architecture):
             f"last layer output n_classes={meta.n_outputs} values"))
 
 
+_AUTO = StrOptions({"auto"})
+
 #: Parameter constraints of the network and input parameters.
 SCRATCH_CONSTRAINTS = {
     "architecture": [None, str, ArchitecturePlugin, nn.Module, callable],
-    "filters": SIZES,
+    "filters": SIZES + [_AUTO],
     "kernel_size": [Interval(Integral, 1, None, closed="left")],
     "pooling": [StrOptions(set(POOLINGS))],
     "pool_size": [Interval(Integral, 1, None, closed="left")],
-    "hidden_units": SIZES + [None],
+    "hidden_units": SIZES + [None, _AUTO],
     "activation": [StrOptions(set(ACTIVATIONS))],
-    "dropout": [Interval(Real, 0, 1, closed="left")],
-    "batch_norm": ["boolean"],
-    "padding": [StrOptions({"valid", "same"})],
-    "lr_schedule": [StrOptions({"constant", "cosine", "onecycle"})],
+    "dropout": [Interval(Real, 0, 1, closed="left"), _AUTO],
+    "batch_norm": ["boolean", _AUTO],
+    "padding": [StrOptions({"valid", "same", "auto"})],
+    "lr_schedule": [StrOptions({"constant", "cosine", "onecycle", "auto"})],
+    "augment": [None, StrOptions({*AUGMENT_PRESETS, "auto"}), callable],
+    "max_epochs": [Interval(Integral, 1, None, closed="left"), _AUTO],
     "momentum": [Interval(Real, 0, 1, closed="both")],
     "input_shape": [tuple, list, None],
     "data_format": [StrOptions(set(DATA_FORMATS))],
@@ -112,9 +127,34 @@ class ScratchNetworkMixin:
             return ("architecture", *_CONVNET_PARAMS)
         return ("architecture",)
 
+    def _uses_recipe(self):
+        """True for the default network (``architecture=None, filters='auto'``): its
+        ``'auto'`` parameters take the recipe's values, otherwise the classic ones."""
+        return self.architecture is None and isinstance(self.filters, str)
+
+    def _resolved(self, name):
+        """The value of parameter ``name`` with ``'auto'`` resolved (not data-dependent)."""
+        value = getattr(self, name)
+        if not (isinstance(value, str) and value == "auto"):
+            return value
+        return (RECIPE_DEFAULTS if self._uses_recipe() else CLASSIC_DEFAULTS)[name]
+
     def _architecture_plugin(self):
+        if self._uses_recipe():
+            if self.padding == "valid" or self.pool_size != 2:
+                raise ValueError(
+                    f"filters='auto' builds a network that fits any image size with 'same' "
+                    f"padding and 2x2 pooling, so padding={self.padding!r} and "
+                    f"pool_size={self.pool_size!r} cannot apply. Set filters to a tuple "
+                    "(e.g. filters=(32, 64)) to build the classic network with them, or leave "
+                    "padding='auto' and pool_size=2.")
+            return AutoCNN(kernel_size=self.kernel_size, pooling=self.pooling,
+                           hidden_units=self._resolved("hidden_units"),
+                           activation=self.activation, dropout=self._resolved("dropout"),
+                           batch_norm=self._resolved("batch_norm"),
+                           convs_per_stage=_recipe.CONVS_PER_STAGE)
         if self.architecture is None:
-            return ConvNet(**{name: getattr(self, name) for name in _CONVNET_PARAMS})
+            return ConvNet(**{name: self._resolved(name) for name in _CONVNET_PARAMS})
         defaults = type(self)().get_params()
         changed = [name for name in _CONVNET_PARAMS
                    if repr(_plain(getattr(self, name))) != repr(_plain(defaults[name]))]
@@ -135,5 +175,62 @@ class ScratchNetworkMixin:
         _check_module_fits(module, meta, self.architecture)
         return module
 
+    def _optimizer_kwargs(self, module):
+        kwargs = super()._optimizer_kwargs(module)
+        if (self._uses_recipe() and self.learning_rate is None
+                and self.optimizer in RECIPE_LEARNING_RATE):
+            kwargs["optimizer__lr"] = RECIPE_LEARNING_RATE[self.optimizer]
+        return kwargs
+
     def _extra_callbacks(self, net, epochs, steps_per_epoch, partial, resume):
-        return self._lr_schedule_callback(self.lr_schedule, epochs, steps_per_epoch, partial)
+        return self._lr_schedule_callback(self._resolved("lr_schedule"), epochs,
+                                          steps_per_epoch, partial)
+
+    # ------------------------------------------------------------------ 'auto' training settings
+    def _augmentation_choice(self, inputs):
+        """``augment`` with 'auto' resolved for these images (None, a preset or a callable)."""
+        if not (isinstance(self.augment, str) and self.augment == "auto"):
+            return self.augment
+        if not self._uses_recipe():
+            return CLASSIC_DEFAULTS["augment"]
+        channels, height, width = (int(s) for s in inputs.shape[1:])
+        return auto_augment(channels, height, width, self._task())
+
+    def _training_augmentation(self, inputs):
+        choice = self._augmentation_choice(inputs)
+        if isinstance(choice, RandomShift):  # 'auto': already a batch augmentation
+            return choice
+        return make_augmentation(choice, inputs.shape[2:])
+
+    def _tta_augmentation(self, inputs):
+        choice = self._augmentation_choice(inputs)
+        if isinstance(choice, RandomShift):
+            return choice
+        return make_augmentation(choice or "light", inputs.shape[2:])
+
+    def _resolve_epochs(self, epochs, n_images):
+        if not (isinstance(epochs, str) and epochs == "auto"):
+            return epochs
+        return auto_epochs(n_images) if self._uses_recipe() else CLASSIC_DEFAULTS["max_epochs"]
+
+    def _fit_network(self, X, y, sample_weight, *, epochs, **kwargs):
+        fitted, interrupted = super()._fit_network(X, y, sample_weight, epochs=epochs, **kwargs)
+        fitted["recipe_"] = self._recipe(fitted.get("net_"), epochs)
+        return fitted, interrupted
+
+    def _recipe(self, net, epochs):
+        """What the fit used for each 'auto' parameter (and the network's stages)."""
+        shape = tuple(self.input_shape_)
+        images = torch.zeros((1, *shape))
+        recipe = {name: self._resolved(name)
+                  for name in ("hidden_units", "dropout", "batch_norm", "padding",
+                               "lr_schedule")}
+        plugin = self._architecture_plugin() if self.architecture is None else None
+        if isinstance(plugin, AutoCNN):
+            recipe["filters"] = tuple(w for w, _ in plugin.stage_filters(*shape[1:]))
+            recipe["pools"] = tuple(p for _, p in plugin.stage_filters(*shape[1:]))
+        else:
+            recipe["filters"] = self.filters
+        recipe["augment"] = self._augmentation_choice(images)
+        recipe["max_epochs"] = net.max_epochs if net is not None else epochs
+        return recipe

@@ -29,23 +29,36 @@ class CNNRegressor(ScratchNetworkMixin, BaseImageRegressor):
         callable is called as ``f(in_channels, image_size, n_classes)`` and
         must return the module; an ``nn.Module`` instance is copied at each fit.
         When ``architecture`` is not None the ConvNet parameters are ignored.
-    filters : int or tuple of int, default=(32, 64)
-        Number of filters of each convolution block.
+    filters : 'auto', int or tuple of int, default='auto'
+        Number of filters of each convolution block. 'auto' builds
+        ``AutoCNN``, a network that fits any image
+        size from 1x1 up: stages of two 3x3 'same' convolutions with BatchNorm
+        (32 filters doubling up to 128), 2x2 max pooling of each side only while
+        it is at least 4 pixels, then global average pooling, dropout 0.2 and
+        the output layer; trained with a one-cycle schedule at a peak rate of
+        3e-3 (Adam/AdamW with ``learning_rate=None``). Every other 'auto'
+        parameter below takes its value from this recipe with
+        ``filters='auto'``, and its classic value when ``filters`` is given
+        (so explicit networks keep their documented meaning).
     kernel_size : int, default=3
         Side of the square convolution kernels.
     pooling : {'max', 'avg'}, default='max'
         Pooling after each convolution.
     pool_size : int, default=2
         Side and stride of the pooling window (1 disables pooling).
-    hidden_units : int or tuple of int, default=(128,)
+    hidden_units : 'auto', int or tuple of int, default='auto'
+        'auto': ``()`` with ``filters='auto'``, else ``(128,)``.
         Width of each dense hidden layer (``()`` for none).
     activation : {'relu', 'tanh', 'prelu', 'sigmoid', 'elu', 'gelu', 'leaky_relu'}, default='relu'
         Activation after each convolution and hidden layer.
-    dropout : float in [0, 1), default=0.0
+    dropout : 'auto' or float in [0, 1), default='auto'
+        'auto': 0.2 with ``filters='auto'``, else 0.0.
         Dropout after the convolution stack and after each hidden layer.
-    batch_norm : bool, default=False
+    batch_norm : 'auto' or bool, default='auto'
+        'auto': True with ``filters='auto'``, else False.
         BatchNorm after each convolution.
-    padding : {'valid', 'same'}, default='valid'
+    padding : {'auto', 'valid', 'same'}, default='auto'
+        'auto': 'same' with ``filters='auto'``, else 'valid'.
         'valid' (Keras' default) shrinks images by ``kernel_size - 1`` per
         convolution, so images must be large enough; 'same' keeps the size.
     loss : {'squared_error', 'huber', 'absolute_error'}, default='squared_error'
@@ -61,7 +74,8 @@ class CNNRegressor(ScratchNetworkMixin, BaseImageRegressor):
     learning_rate : float, default=None
         Step size; ``None`` uses the optimizer's usual default (1.0 for
         Adadelta, 0.01 for SGD, 0.001 otherwise).
-    lr_schedule : {'constant', 'cosine', 'onecycle'}, default='constant'
+    lr_schedule : {'auto', 'constant', 'cosine', 'onecycle'}, default='auto'
+        'auto': 'onecycle' with ``filters='auto'``, else 'constant'.
         'cosine' decays the learning rate to 0 along a half cosine over the
         epochs of each ``fit`` (stepped per batch); 'onecycle' first warms it
         up linearly over 30% of the steps. ``partial_fit`` always uses a
@@ -72,7 +86,9 @@ class CNNRegressor(ScratchNetworkMixin, BaseImageRegressor):
         Momentum for 'sgd' and 'rmsprop'.
     batch_size : int, default=64
         Images per training step.
-    max_epochs : int, default=20
+    max_epochs : 'auto' or int, default='auto'
+        'auto': about 40,000 image passes (between 8 and 30 epochs) with
+        ``filters='auto'``, else 20. Set an int to size a fit for a time budget.
         Passes over the training data per ``fit`` (``partial_fit`` runs one).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (at random),
@@ -85,7 +101,10 @@ class CNNRegressor(ScratchNetworkMixin, BaseImageRegressor):
         Patience of early stopping, in epochs.
     tol : float, default=1e-4
         Smallest decrease of the validation loss that counts as improvement.
-    augment : None, 'light', 'standard' or callable, default=None
+    augment : 'auto', None, 'light', 'standard' or callable, default='auto'
+        'auto' (with ``filters='auto'``; else None): random shifts of up to a
+        twelfth of each side, plus horizontal flips for RGB images; none for
+        sides under 6 pixels, 1xD strips and regression.
         Augmentation of training batches only (never of validation or test
         data): 'light' shifts and zooms a little (safe for digits),
         'standard' also flips, rotates and jitters brightness/contrast; a
@@ -151,6 +170,9 @@ class CNNRegressor(ScratchNetworkMixin, BaseImageRegressor):
         Training loss of each epoch.
     validation_scores_ : list of float or None
         Validation R² of each epoch with early stopping, else None.
+    recipe_ : dict
+        What each 'auto' parameter became in the last fit (filters and pooling
+        per stage, augmentation, epochs, ...).
     n_iter_ : int
         Number of epochs run.
     device_ : str
@@ -168,14 +190,14 @@ class CNNRegressor(ScratchNetworkMixin, BaseImageRegressor):
 
     _parameter_constraints = {**REGRESSION_CONSTRAINTS, **SCRATCH_CONSTRAINTS}
 
-    def __init__(self, *, architecture=None, filters=(32, 64), kernel_size=3, pooling="max",
-                 pool_size=2, hidden_units=(128,), activation="relu", dropout=0.0,
-                 batch_norm=False, padding="valid", optimizer="adam", learning_rate=None,
-                 loss="squared_error", standardize_target=True, lr_schedule="constant",
+    def __init__(self, *, architecture=None, filters="auto", kernel_size=3, pooling="max",
+                 pool_size=2, hidden_units="auto", activation="relu", dropout="auto",
+                 batch_norm="auto", padding="auto", optimizer="adam", learning_rate=None,
+                 loss="squared_error", standardize_target=True, lr_schedule="auto",
                  weight_decay=0.0, momentum=0.9, batch_size=64,
-                 max_epochs=20,
+                 max_epochs="auto",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, tol=1e-4,
-                 augment=None, tta=0, warm_start=False,
+                 augment="auto", tta=0, warm_start=False,
                  callbacks=None, input_shape=None, data_format="auto",
                  device="auto", random_state=None, verbose=1,
                  runtime="torch"):

@@ -214,6 +214,9 @@ def calibrate(estimator, X, y, train, sizes, *, random_state, min_seconds=0.3, n
         index = train[positions]
         return _safe_indexing(X, index), np.asarray(y)[index], len(index)
 
+    # An untimed first fit: the first one pays for imports, thread pools and caches.
+    Xw, yw, _ = subset(max(2 * n_classes, 16))
+    _timed_fit(estimator, Xw, yw, smallest, 1)
     while True:
         Xn, yn, n_real = subset(n)
         one, predict = _timed_fit(estimator, Xn, yn, smallest, 1)

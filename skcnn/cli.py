@@ -86,7 +86,8 @@ def _cmd_compare(args):
         result = compare(X, y, models=args.models, task=task, cv=cv, test_size=args.test_size,
                          random_state=args.random_state, n_jobs=args.n_jobs,
                          verbose=args.verbose, backbone=args.backbone, device=args.device,
-                         quick=args.quick, cache=args.cache)
+                         quick=args.quick, cache=args.cache, budget=args.budget,
+                         train_sizes=args.train_sizes)
     except (ValueError, TypeError, OSError) as exc:
         return fail(exc)
     print(f"Data: {description}")
@@ -105,6 +106,8 @@ def _cmd_compare(args):
     if plot:
         result.save(plot)
         print(f"Chart written to {os.path.abspath(plot)}")
+    if result.train_sizes is not None:
+        _write_train_sizes(result, plot, args.output)
     if args.save_best:
         return _save_best(result, X, y, args.save_best, fail)
     return 0
@@ -115,6 +118,49 @@ def _regression(y, task):
     from .comparison._regression import resolve_task
 
     return resolve_task(y, None if task == "auto" else task) == "regression"
+
+
+def _write_train_sizes(result, plot, output):
+    """``--train-sizes``: print the table; write it (CSV) and its chart beside the others."""
+    import os
+
+    print()
+    print("Training-set sizes:")
+    print(result.train_sizes_text())
+    stem = os.path.splitext(plot or output or "skcnn-compare.png")[0]
+    table_path = f"{stem}-train-sizes.csv"
+    result.train_sizes.to_csv(table_path, index=False)
+    print(f"Training-set-size table written to {os.path.abspath(table_path)}")
+    if plot:
+        chart = f"{stem}-train-sizes{os.path.splitext(plot)[1]}"
+        fig = result.plot_train_sizes()
+        fig.savefig(chart, dpi=120 if chart.endswith(".png") else None, bbox_inches="tight")
+        print(f"Training-set-size chart written to {os.path.abspath(chart)}")
+
+
+def _budget(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds > 0")
+    return value
+
+
+def _train_sizes(text):
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give fractions of the training fold separated by commas, "
+            "e.g. 0.1,0.3,1.0") from None
+    bad = [v for v in values if not 0 < v <= 1]
+    if not values or bad:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: each size is a fraction of the training fold in (0, 1], "
+            "e.g. 0.1,0.3,1.0")
+    return values
 
 
 def _save_best(result, X, y, path, fail):
@@ -303,6 +349,15 @@ def build_parser():
                       help="refit the best model of the table on all the data and save it to "
                            "FILE with skcnn.save (e.g. model.skcnn; use it with skcnn predict "
                            "--model FILE)")
+    comp.add_argument("--budget", type=_budget, default=None, metavar="SECONDS",
+                      help="seconds for training the networks (cnn, finetuned), all folds: "
+                           "each gets the epochs and input size that fit its share on this "
+                           "machine (default: 0.06 s per image up to 32 px, 0.25 s per larger "
+                           "image or file, within 60-420 s)")
+    comp.add_argument("--train-sizes", type=_train_sizes, default=None, metavar="FRACTIONS",
+                      help="also fit every model on growing stratified subsets of each "
+                           "training fold, e.g. 0.1,0.3,1.0: writes a data-efficiency chart "
+                           "and table (score and fit time against training-set size)")
     comp.add_argument("--device", default="auto", help="auto (default), cpu, cuda, mps")
     comp.add_argument("--quick", action="store_true",
                       help="300 images, 3 folds, fewer epochs and trees: a smoke test")

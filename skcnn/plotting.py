@@ -9,6 +9,9 @@ What the charts show
 --------------------
 :func:`plot_comparison`
     The result of :func:`skcnn.compare`: scores and time per model.
+:func:`plot_train_sizes`
+    The result of ``skcnn.compare(..., train_sizes=...)``: score and fit time
+    against the training-set size, one line per model.
 :func:`plot_learning_curve`
     Loss and accuracy per epoch of a fitted :class:`~skcnn.CNNClassifier` or
     :class:`~skcnn.FineTunedClassifier` (training and, with early stopping,
@@ -40,11 +43,12 @@ import math
 
 import numpy as np
 
-from ._comparison_chart import plot_comparison
+from ._comparison_chart import plot_comparison, plot_train_sizes
 from ._figures import new_figure, show_figure
 from .inspection import conv_kernels, feature_maps, learning_curve
 
-__all__ = ["plot_comparison", "plot_learning_curve", "plot_filters", "plot_feature_maps",
+__all__ = ["plot_comparison", "plot_train_sizes", "plot_learning_curve", "plot_filters",
+           "plot_feature_maps",
            "show_figure"]
 
 _TRAIN, _VALID = "#3b75af", "#e1812c"

@@ -1,10 +1,11 @@
 """The :func:`compare` function: checks its arguments, then runs every model on the same splits."""
 
 import os
-from numbers import Integral
+from numbers import Integral, Real
 
 from .._sklearn_compat import Hidden, Interval, RealNotInt, StrOptions, validate_params
 from ..plugins import BackbonePlugin
+from ._budget import BUDGETED, apply_budget, budget_columns
 from ._inputs import Inputs, image_side, n_samples
 from ._models import default_models, feature_input_size, resolve_models
 from ._regression import (
@@ -17,9 +18,10 @@ from ._regression import (
     resolve_task,
 )
 from ._result import ComparisonResult, comparison_table
-from ._run import Logger, run_models
+from ._run import Logger
 from ._splits import check_scoring_names, encode_labels, make_splits
 from ._text import is_text, text_model_specs, warn_duplicates
+from ._train_sizes import check_train_sizes, run_train_sizes
 
 __all__ = ["compare"]
 
@@ -44,13 +46,16 @@ __all__ = ["compare"]
         "device": "no_validation",
         "quick": ["boolean"],
         "cache": ["boolean", str, os.PathLike, None],
+        "budget": [Interval(Real, 0, None, closed="neither"), None],
+        # Fractions in (0, 1]: check_train_sizes says which one is wrong and why.
+        "train_sizes": ["array-like", str, Real, None],
     },
     # The models' own fit() checks their parameters (user-given estimators too).
     prefer_skip_nested_validation=False,
 )
 def compare(X, y, models=None, *, task=None, cv=5, scoring=None, random_state=0, n_jobs=None,
             verbose=1, test_size=None, backbone="efficientnet_lite0", device="auto",
-            quick=False, cache=None):
+            quick=False, cache=None, budget=None, train_sizes=None):
     """Evaluate CNNs and classical models on the same splits of ``(X, y)``.
 
     Every model is fitted and scored on the same stratified folds
@@ -146,6 +151,27 @@ def compare(X, y, models=None, *, task=None, cv=5, scoring=None, random_state=0,
     cache : str, path or bool, default=None
         Handed to ``PretrainedFeatures(cache=...)`` when the installed
         version supports a feature cache; ignored with a warning otherwise.
+    budget : float, default=None
+        Seconds for training the built-in networks ('cnn' and 'finetuned'),
+        all folds and the calibration included, on this machine: each is
+        calibrated on a few small fits, then gets the epochs and input size
+        (for 'finetuned') that fit its share (see :mod:`skcnn.comparison._budget`).
+        None (default): no budget, the networks keep their fixed settings for
+        the machine (the budget is opt-in: its calibration times short fits,
+        which a busy machine makes noisy). :func:`skcnn.comparison._budget.default_budget`
+        suggests one from the data (108 s on scikit-learn's digits). Classification
+        targets only, for now. The table's ``epochs``,
+        ``input_size``, ``allotted_s`` and ``used_s`` say what each got. The
+        other models are not budgeted (they take seconds). Ignored for texts.
+    train_sizes : list of float or str, default=None
+        Fractions in (0, 1] of each training fold, e.g. ``[0.1, 0.3, 1.0]``
+        (or ``'0.1,0.3,1.0'``): every model is also fitted on nested,
+        stratified subsets of that size of each training fold (drawn from
+        the training fold only, with ``random_state``) and scored on the same
+        test fold. ``result.train_sizes`` holds the scores and fit times per
+        size, ``result.plot_train_sizes()`` draws them; ``result.table`` is the
+        run at the largest size. A size leaving fewer than 2 images per
+        class is refused.
 
     Returns
     -------
@@ -183,6 +209,9 @@ def compare(X, y, models=None, *, task=None, cv=5, scoring=None, random_state=0,
     if n == 0:
         raise ValueError("X is empty (0 images): pass at least one image per class and fold.")
     if regression:
+        if train_sizes is not None or budget is not None:
+            raise ValueError("budget= and train_sizes= work on classification targets for "
+                             "now; leave them out for a regression target.")
         encoder, y_enc = None, check_regression_target(y, n)
         splits, split_text = regression_splits(n, cv=cv, test_size=test_size,
                                                random_state=random_state)
@@ -190,6 +219,11 @@ def compare(X, y, models=None, *, task=None, cv=5, scoring=None, random_state=0,
         encoder, y_enc = encode_labels(y, n)
         splits, split_text = make_splits(y_enc, cv=cv, test_size=test_size,
                                          random_state=random_state)
+    fractions = (1.0,) if train_sizes is None else check_train_sizes(train_sizes, y_enc, splits)
+    # The networks are sized by a budget only when one is given (opt-in: calibration
+    # timings are noisy on a loaded machine); otherwise the fixed settings below.
+    budgeted = [] if is_text(X) or budget is None else [
+        name for name, spec in specs.items() if isinstance(spec, str) and spec in BUDGETED]
     device_ = resolve_device(device)
     specs, side = _configure_defaults(
         specs, X, device=device_, quick=quick, random_state=random_state, backbone=backbone,
@@ -200,10 +234,19 @@ def compare(X, y, models=None, *, task=None, cv=5, scoring=None, random_state=0,
     target = "a continuous target" if regression else f"{len(encoder.classes_)} classes"
     log(f"skcnn compare: {n} images, {target}, {split_text}, "
         f"{len(specs)} model(s), device {device_}")
-    records, fold_scores, errors = run_models(specs, inputs, y_enc, splits, scoring,
-                                              n_jobs=n_jobs, verbose=verbose, log=log)
+    budget_ = None
+    if budgeted:
+        budget_ = apply_budget(specs, budgeted, inputs, y_enc, splits, budget, side=side,
+                               train_fractions=fractions, random_state=random_state, log=log)
+    runs = run_train_sizes(specs, inputs, y_enc, splits, scoring, fractions,
+                           random_state=random_state, n_jobs=n_jobs, verbose=verbose, log=log)
+    records, fold_scores, errors, splits = runs.records, runs.scores, runs.errors, runs.splits
+    table = comparison_table(records, scoring)
+    if budget_ is not None:
+        table = budget_columns(table, budget_, runs.seconds())
     return ComparisonResult(
-        table=comparison_table(records, scoring), scores=fold_scores, splits=splits,
+        table=table, scores=fold_scores, splits=splits, budget=budget_,
+        train_sizes=runs.table(scoring) if train_sizes is not None else None,
         scoring=list(scoring), classes=None if regression else encoder.classes_, n_samples=n,
         split_description=split_text, features=inputs.features_info, errors=errors,
         small_images=inputs.small_info, model_specs=specs,

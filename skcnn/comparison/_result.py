@@ -90,11 +90,22 @@ class ComparisonResult:
         How each model's input was made from the images (``small``: size and
         mode of the small images; ``features``: PretrainedFeatures' parameters),
         so that :func:`skcnn.io.refit_best` can rebuild a model that takes images.
+    budget : Budget or None
+        When the networks were sized by a time budget: its seconds and, per
+        network, the :class:`~skcnn.comparison._budget.Allotment` (share,
+        epochs, input size, planned and used seconds). The table then has
+        the columns ``epochs``, ``input_size``, ``allotted_s`` and ``used_s``
+        (NaN for the models the budget does not size).
+    train_sizes : pandas.DataFrame or None
+        With ``compare(..., train_sizes=...)``: one row per model and
+        training-set size (``model``, ``train_size``, ``n_train``, the
+        scores, ``fit_time``, ``status``); drawn by :meth:`plot_train_sizes`.
     """
 
     def __init__(self, *, table, scores, splits, scoring, classes, n_samples, split_description,
                  features=None, errors=None, small_images=None, model_specs=None,
-                 input_settings=None, task="classification", target=None):
+                 input_settings=None, task="classification", target=None, budget=None,
+                 train_sizes=None):
         self.table = table
         self.scores = scores
         self.splits = splits
@@ -109,6 +120,8 @@ class ComparisonResult:
         self.input_settings = input_settings or {}
         self.task = task
         self._target = target  # regression: the targets, for the notes
+        self.budget = budget
+        self.train_sizes = train_sizes
 
     # ------------------------------------------------------------------ display
     def _display(self, markdown=False):
@@ -128,6 +141,10 @@ class ComparisonResult:
                       "-" if not isinstance(row["device"], str) else row["device"],
                       _fmt_count(row["n_params"]), str(row["status"])]
             rows.append(cells)
+        if "epochs" in self.table and self.table["epochs"].notna().any():
+            header.insert(-1, "given")  # what the budget gave each network, before status
+            for row, (_, values) in zip(rows, self.table.iterrows()):
+                row.insert(-1, _given(values))
         return header, rows
 
     def notes(self):
@@ -152,6 +169,14 @@ class ComparisonResult:
         if self.small_images and self.small_images.get("resized"):
             lines.append("The CNN from scratch and the pixel models saw the images resized to "
                          f"{'x'.join(map(str, self.small_images['size']))}.")
+        if self.budget is not None:
+            lines.append(self.budget.describe() + " 'given': epochs, input size, seconds "
+                         "used of those allotted (calibration included).")
+        if self.train_sizes is not None:
+            sizes = ", ".join(f"{v:g}" for v in sorted(set(self.train_sizes["train_size"])))
+            lines.append(f"Also fitted on nested stratified subsets of each training fold "
+                         f"(sizes {sizes}; same test folds): see train_sizes; this table is "
+                         "the largest size.")
         lines.append("Times: fit/predict are mean seconds per fold; total is all folds plus the "
                      "extraction; images/s is inference throughput including extraction.")
         return lines
@@ -162,7 +187,9 @@ class ComparisonResult:
         rows = [r[:-1] + [r[-1] if len(r[-1]) <= max_status else r[-1][:max_status - 3] + "..."]
                 for r in rows]
         widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
-        left = {0, len(header) - 3, len(header) - 1}  # model, device, status
+        device = header.index("device")
+        left = {0, device, len(header) - 1}  # model, device, status (and given)
+        left |= {i for i, h in enumerate(header) if h == "given"}
 
         def line(cells):
             return "  ".join(c.ljust(w) if i in left else c.rjust(w)
@@ -184,7 +211,9 @@ class ComparisonResult:
         def esc(cell):
             return str(cell).replace("|", "\\|").replace("\n", " ")
 
-        right = [False] + [True] * (len(header) - 4) + [False, True, False]
+        device = header.index("device")
+        right = [i not in (0, device, len(header) - 1) and header[i] != "given"
+                 for i in range(len(header))]
         lines = ["| " + " | ".join(esc(h) for h in header) + " |",
                  "|" + "|".join("---:" if r else ":---" for r in right) + "|"]
         lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
@@ -220,6 +249,9 @@ class ComparisonResult:
             "n_samples": self.n_samples,
             "splits": self.split_description,
             "features": clean(self.features),
+            "budget": None if self.budget is None else clean(_budget_dict(self.budget)),
+            "train_sizes": (None if self.train_sizes is None
+                            else [clean(r) for r in self.train_sizes.to_dict(orient="records")]),
             "notes": self.notes(),
         }
 
@@ -232,6 +264,41 @@ class ComparisonResult:
         from ..plotting import plot_comparison
 
         return plot_comparison(self, metric=metric)
+
+    def plot_train_sizes(self, metric=None):
+        """Score and fit time against the training-set size, one line per model (a Figure).
+
+        Needs ``compare(..., train_sizes=...)``.
+        """
+        from ..plotting import plot_train_sizes
+
+        return plot_train_sizes(self, metric=metric)
+
+    def train_sizes_text(self, metric=None):
+        """The training-set-size table as aligned text: one row per model, one column per size."""
+        if self.train_sizes is None:
+            raise ValueError("No training-set sizes: run compare(..., train_sizes=[0.1, 0.3, 1.0]).")
+        metric = metric or self.scoring[0]
+        table = self.train_sizes
+        sizes = sorted(set(table["train_size"]))
+        header = ["model"] + [f"{s:g} (n={table.loc[table['train_size'] == s, 'n_train'].iloc[0]:.0f})"
+                              for s in sizes]
+        rows = []
+        for model in dict.fromkeys(table["model"]):
+            cells = [str(model)]
+            for size in sizes:
+                row = table[(table["model"] == model) & (table["train_size"] == size)].iloc[0]
+                mean = row[f"{metric}_mean"]
+                cells.append("-" if math.isnan(mean) else
+                             f"{mean:.4f} ({_fmt_seconds(row['fit_time'])} s)")
+            rows.append(cells)
+        widths = [max(len(c) for c in column) for column in zip(header, *rows)]
+        lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                           for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+                 for cells in [header, ["-" * w for w in widths], *rows]]
+        return "\n".join(lines + ["", f"{metric} (mean over {len(self.splits)} test fold(s)) and "
+                                   "mean fit seconds per fold, by fraction of each training fold "
+                                   "(n: mean training images)."])
 
     def save(self, path):
         """Write the table (``.md``, ``.csv``, ``.json``, ``.txt``) or the chart (``.png``,
@@ -251,6 +318,23 @@ class ComparisonResult:
             raise ValueError(f"Cannot tell the format of {str(path)!r} from its extension; use "
                              ".md, .csv, .json, .txt (the table) or .png, .svg, .pdf (the chart).")
         return path
+
+
+def _given(row):
+    """``'12 ep 64px 81/95 s'``: what the budget gave a network, or '-'."""
+    if math.isnan(row["epochs"]):
+        return "-"
+    size = "" if math.isnan(row["input_size"]) else f" {row['input_size']:.0f}px"
+    used = "?" if math.isnan(row["used_s"]) else f"{row['used_s']:.0f}"
+    return f"{row['epochs']:.0f} ep{size} {used}/{row['allotted_s']:.0f} s"
+
+
+def _budget_dict(budget):
+    from dataclasses import asdict
+
+    return {"seconds": budget.seconds, "default": budget.default,
+            "calibration": budget.calibration,
+            "allotments": {m: asdict(a) for m, a in budget.allotments.items()}}
 
 
 def _write(text, path):

@@ -352,8 +352,7 @@ def build_parser():
     comp.add_argument("--budget", type=_budget, default=None, metavar="SECONDS",
                       help="seconds for training the networks (cnn, finetuned), all folds: "
                            "each gets the epochs and input size that fit its share on this "
-                           "machine (default: 0.06 s per image up to 32 px, 0.25 s per larger "
-                           "image or file, within 60-420 s)")
+                           "machine (default: none, the fixed settings; classification only)")
     comp.add_argument("--train-sizes", type=_train_sizes, default=None, metavar="FRACTIONS",
                       help="also fit every model on growing stratified subsets of each "
                            "training fold, e.g. 0.1,0.3,1.0: writes a data-efficiency chart "

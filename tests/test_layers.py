@@ -33,6 +33,7 @@ LAYERS = {
     "skcnn.datasets": 1,
     "skcnn._engine": 2,
     "skcnn._batches": 2,
+    "skcnn._onnx_runtime": 2,  # the inference runtime: batches in, PyTorch or ONNX Runtime
     "skcnn._callbacks": 2,
     "skcnn.base": 3,
     "skcnn._estimator": 3,

@@ -22,6 +22,7 @@ Goal (issue 13): fine-tuned >= probe (aim +1 point), fine-tune fit under
 """
 
 import argparse
+import ast
 import time
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def main():
     parser.add_argument("--subset", type=int, default=None,
                         help="at most this many training images per class")
     parser.add_argument("--skip-probe", action="store_true")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a FineTunedClassifier parameter (Python literal), to explore")
     args = parser.parse_args()
     if not Path(args.data).is_dir():
         raise SystemExit(f"{args.data} is not a folder; pass --data <image folder>.")
@@ -71,12 +74,19 @@ def main():
         probe_acc, probe_s = timed_fit_score(probe, X_train, y_train, X_test, y_test)
         print(f"PretrainedFeatures + scaled LogisticRegression  accuracy {probe_acc:.3f}  "
               f"fit {probe_s:6.1f} s", flush=True)
-    clf = FineTunedClassifier(random_state=0)
+    settings = {name: ast.literal_eval(value)
+                for name, value in (item.split("=", 1) for item in args.set)}
+    clf = FineTunedClassifier(random_state=0, **settings)
     acc, seconds = timed_fit_score(clf, X_train, y_train, X_test, y_test)
-    print(f"FineTunedClassifier(random_state=0)             accuracy {acc:.3f}  "
-          f"fit {seconds:6.1f} s")
-    if getattr(clf, "recipe_", None) is not None:
-        print("recipe_:", {k: v for k, v in clf.recipe_.items() if k != "indices"})
+    print(f"FineTunedClassifier(random_state=0{''.join(f', {a}' for a in args.set)})  "
+          f"accuracy {acc:.3f}  fit {seconds:6.1f} s")
+    recipe = getattr(clf, "recipe_", None)
+    if recipe is not None:
+        print("recipe_:", {k: v for k, v in recipe.items() if k != "phases"})
+        for phase in recipe["phases"]:
+            print("  ", phase["phase"], f"on {len(phase['images'])} images",
+                  {k: v for k, v in phase.items() if k not in ("phase", "images")
+                   and not k.endswith("images")})
     if probe_acc is not None:
         print(f"fine-tuned - probe: {100 * (acc - probe_acc):+.1f} points "
               "(goal >= 0, aim +1)")

@@ -342,11 +342,18 @@ class BaseImageEstimator(AllOrNothingFitMixin, NamedPluginParamsMixin, BaseEstim
     # ------------------------------------------------------------------ training
     def _build_net(self, meta, device, seed):
         module = self._build_module(meta)
+        net = self._training_net(module, device, seed, self._optimizer_kwargs(module))
+        net.initialize()
+        return net
+
+    def _training_net(self, module, device, seed, optimizer_kwargs):
+        """The (uninitialised) engine net that trains ``module`` with this estimator's
+        optimizer, loss and batch size; ``optimizer_kwargs`` as :meth:`_optimizer_kwargs`."""
         opt_cls, default_lr, extra = OPTIMIZERS[self.optimizer]
         opt_kwargs = {"optimizer__weight_decay": self.weight_decay}
         opt_kwargs.update({f"optimizer__{name}": getattr(self, name) for name in extra})
-        opt_kwargs.update(self._optimizer_kwargs(module))
-        net = TrainingNet(
+        opt_kwargs.update(optimizer_kwargs)
+        return TrainingNet(
             module=module,
             criterion=self._criterion(),
             criterion__reduction="none",
@@ -363,13 +370,16 @@ class BaseImageEstimator(AllOrNothingFitMixin, NamedPluginParamsMixin, BaseEstim
             **opt_kwargs,
             **{f"criterion__{name}": value for name, value in self._criterion_kwargs().items()},
         )
-        net.initialize()
-        return net
 
     def _validation_split(self, dataset, y_encoded, seed):
         """Hold-out for early stopping, stratified on ``y_encoded`` (class indices; plain
         shuffle when None or a class is too rare)."""
-        n = len(dataset)
+        train_idx, valid_idx = self._validation_indices(len(dataset), y_encoded, seed)
+        return dataset.take(train_idx), dataset.take(valid_idx)
+
+    def _validation_indices(self, n, y_encoded, seed):
+        """``(train, valid)`` positions of a ``validation_fraction`` hold-out of ``n``
+        images, stratified on ``y_encoded`` where every class has 2 images or more."""
         n_valid = max(int(round(self.validation_fraction * n)), 1)
         if n - n_valid < 1:
             raise InputError(
@@ -384,8 +394,7 @@ class BaseImageEstimator(AllOrNothingFitMixin, NamedPluginParamsMixin, BaseEstim
                         and n - n_valid >= len(counts))
         splitter_cls = StratifiedShuffleSplit if stratify else ShuffleSplit
         splitter = splitter_cls(n_splits=1, test_size=n_valid, random_state=seed)
-        train_idx, valid_idx = next(splitter.split(np.zeros(n), y_encoded if stratify else None))
-        return dataset.take(train_idx), dataset.take(valid_idx)
+        return next(splitter.split(np.zeros(n), y_encoded if stratify else None))
 
     # ------------------------------------------------------------------ training steps
     def _fit_network(self, X, y, sample_weight, *, epochs, resume, classes, validate, partial,
@@ -397,47 +406,68 @@ class BaseImageEstimator(AllOrNothingFitMixin, NamedPluginParamsMixin, BaseEstim
         back by :meth:`_train` if this raises. ``progress["training"]`` turns
         True when the weights start to change.
         """
+        images, targets = self._fit_inputs(X, y, sample_weight, classes=classes, resume=resume,
+                                           partial=partial)
+        dataset = self._make_dataset(images, targets.values, targets.weight)
+        epochs = self._resolve_epochs(epochs, len(images))
+        net, seed, device, fitted = self._start_network(images, targets, resume)
+        train_data, valid_data = dataset, None
+        if validate:
+            train_data, valid_data = self._validation_split(dataset, targets.stratify, seed)
+        trained, interrupted = self._run_training(
+            net, train_data, valid_data, epochs=epochs, seed=seed, device=device,
+            augment=self._training_augmentation(images), early_stopping=validate,
+            partial=partial, resume=resume, progress=progress)
+        fitted.update(trained)
+        return fitted, interrupted
+
+    def _fit_inputs(self, X, y, sample_weight, *, classes, resume, partial):
+        """The prepared images (a tensor) and the encoded :class:`_Targets` of a fit."""
         images = self._as_tensor(self._prepare_images(X, reset=not resume))
         targets = self._encode_targets(y, len(images), sample_weight, classes=classes,
                                        resume=resume, partial=partial)
-        dataset = self._make_dataset(images, targets.values, targets.weight)
-        epochs = self._resolve_epochs(epochs, len(images))
+        return images, targets
 
-        fitted = {}
+    def _start_network(self, images, targets, resume):
+        """``(net, seed, device, fitted)``: the network to train, this call's seed and
+        device, and the fitted attributes a fresh build sets."""
         if resume:
-            net = self.net_
-            seed = self._seed + self.n_iter_
-            device = self.device_
-        else:
-            base_seed = seed = seed_from(self.random_state)
-            device = resolve_device(self.device)
-            self._seed, self.device_ = base_seed, str(device)  # _build_net reads them
-            meta = self._input_meta(images, targets.n_outputs)
-            with seeded(seed, device):
-                net = self._build_net(meta, device, seed)
-            fitted.update(_seed=base_seed, device_=str(device),
-                          _built_with=self._architecture_signature())
-            device = str(device)
+            return self.net_, self._seed + self.n_iter_, self.device_, {}
+        seed = seed_from(self.random_state)
+        device = resolve_device(self.device)
+        self._seed, self.device_ = seed, str(device)  # _build_net reads them
+        meta = self._input_meta(images, targets.n_outputs)
+        with seeded(seed, device):
+            net = self._build_net(meta, device, seed)
+        fitted = {"_seed": seed, "device_": str(device),
+                  "_built_with": self._architecture_signature()}
+        return net, seed, str(device), fitted
 
+    def _run_training(self, net, train_data, valid_data, *, epochs, seed, device, augment,
+                      early_stopping, partial, resume, progress, desc=None):
+        """Train ``net`` for ``epochs`` epochs on ``train_data``, scored each epoch on
+        ``valid_data`` when given (early stopping on it with ``early_stopping``).
+
+        Returns ``(attributes, interrupted)``: ``net_`` and the history attributes.
+        """
         callbacks = []
-        train_data = dataset
-        if validate:
-            train_data, valid_data = self._validation_split(dataset, targets.stratify, seed)
+        if valid_data is not None:
             net.train_split = predefined_split(valid_data)
-            callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_loss", patience=self.n_iter_no_change, threshold=self.tol,
-                threshold_mode="abs", load_best=True, sink=noop)))
+            if early_stopping:
+                callbacks.append(("early_stopping", EarlyStopping(
+                    monitor="valid_loss", patience=self.n_iter_no_change, threshold=self.tol,
+                    threshold_mode="abs", load_best=True, sink=noop)))
         else:
             net.train_split = None
-        steps_per_epoch = -(-len(train_data) // self.batch_size)
+        steps_per_epoch = -(-len(train_data) // net.batch_size)
         callbacks += self._extra_callbacks(net, epochs, steps_per_epoch, partial, resume)
         if self.verbose:
             callbacks.append(("progress", EpochProgressBar(
-                total=epochs, desc=type(self).__name__)))
+                total=epochs, desc=desc or type(self).__name__)))
         callbacks += self._user_callbacks(callbacks)
         net.callbacks = callbacks
         net.initialize_callbacks()
-        net.augment = self._training_augmentation(images)
+        net.augment = augment
         net.max_epochs = epochs
 
         n_before = len(net.history)
@@ -455,6 +485,6 @@ class BaseImageEstimator(AllOrNothingFitMixin, NamedPluginParamsMixin, BaseEstim
             # predict: hand them back so parallel fits sharing a GPU do not starve.
             net.optimizer_.zero_grad(set_to_none=True)
             release_device_memory(device)
-        fitted["net_"] = net
-        fitted.update(self._history_attributes(net, n_before, validate))
+        fitted = {"net_": net}
+        fitted.update(self._history_attributes(net, n_before, valid_data is not None))
         return fitted, interrupted

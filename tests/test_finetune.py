@@ -268,7 +268,7 @@ def lr_by_param(clf):
 def test_backbone_lr_mult(small):
     X, y = small
     clf = FineTunedClassifier(**FAST, learning_rate=2e-3, backbone_lr_mult=0.25,
-                              lr_schedule="constant").fit(X, y)
+                              layer_decay=None, lr_schedule="constant").fit(X, y)
     lrs = lr_by_param(clf)
     for name, lr in lrs.items():
         expected = 2e-3 * 0.25 if name.startswith("trunk.") else 2e-3
@@ -300,7 +300,8 @@ def test_learning_rate_none_uses_optimizer_default(small, optimizer, default_lr)
     # optimizer's usual default"), so FineTunedClassifier must handle it too.
     X, y = small
     clf = FineTunedClassifier(**FAST, optimizer=optimizer, learning_rate=None,
-                              backbone_lr_mult=0.5, lr_schedule="constant").fit(X, y)
+                              backbone_lr_mult=0.5, layer_decay=None,
+                              lr_schedule="constant").fit(X, y)
     lrs = lr_by_param(clf)
     for name, lr in lrs.items():
         expected = default_lr * 0.5 if name.startswith("trunk.") else default_lr
@@ -310,7 +311,8 @@ def test_learning_rate_none_uses_optimizer_default(small, optimizer, default_lr)
 @pytest.mark.parametrize("schedule", ["cosine", "onecycle", "constant"])
 def test_lr_schedules_fit(small, schedule):
     X, y = small
-    clf = FineTunedClassifier(**dict(FAST, max_epochs=2), lr_schedule=schedule).fit(X, y)
+    clf = FineTunedClassifier(**dict(FAST, max_epochs=2), lr_schedule=schedule,
+                              layer_decay=None).fit(X, y)
     assert clf.n_iter_ == 2
     assert np.all(np.isfinite(clf.loss_curve_))
     np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0, rtol=1e-6)
@@ -345,7 +347,8 @@ def test_early_stopping_restores_best_weights(lfw):
     idx = np.r_[0:24, 100:124]
     clf = FineTunedClassifier(**dict(FAST, max_epochs=4), early_stopping=True,
                               validation_fraction=0.25, n_iter_no_change=2, tol=0.0,
-                              learning_rate=0.02, lr_schedule="constant")
+                              learning_rate=0.02, lr_schedule="constant",
+                              freeze_epochs=0)  # (no probe: this tests the engine's stopping)
     clf.fit(X[idx], y[idx])
     valid_loss = [h["valid_loss"] for h in clf.history_]
     assert len(valid_loss) == clf.n_iter_ <= 4

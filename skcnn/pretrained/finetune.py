@@ -3,16 +3,33 @@
 from dataclasses import replace
 from numbers import Integral, Real
 
+import numpy as np
 import torch
+from PIL import Image
 from skorch.callbacks import Callback
 from torch import nn
 
+from .._batches import TensorBatches
+from .._progress import tqdm
 from .._sklearn_compat import Interval, StrOptions
 from ..base import OPTIMIZERS, TRAINING_CONSTRAINTS, BaseImageClassifier
+from ..data.augment import AUGMENT_PRESETS, make_augmentation
 from ..data.inputs import image_input
 from ..data.transforms import ImageItems, PilPreprocess, prepare_tensor
 from ..plugins import BackbonePlugin
-from ..utils._hardware import PRECISIONS, resolve_precision
+from ..utils._hardware import PRECISIONS, resolve_device, resolve_precision
+from ..utils._random import seeded
+from ._lpft import (
+    auto_finetune_augment,
+    auto_finetune_epochs,
+    better_of,
+    describe_indices,
+    fit_head,
+    parameter_snapshot,
+    ridge_strength,
+    trunk_features,
+    validation_score,
+)
 from .backbones import resolve_backbone
 from .features import GlobalPool
 
@@ -98,10 +115,12 @@ FINETUNE_CONSTRAINTS = {
     "backbone": [str, BackbonePlugin],
     "input_size": [Interval(Integral, 8, None, closed="left"), None],
     "head_hidden_units": [tuple, list],
-    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "dropout": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
     "unfreeze": [StrOptions({"head", "all"}), Interval(Integral, 0, None, closed="left")],
     # (a bool is an Integral too; fit rejects it explicitly)
-    "freeze_epochs": [Interval(Integral, 0, None, closed="left")],
+    "freeze_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"probe"})],
+    "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+    "augment": [None, StrOptions({*AUGMENT_PRESETS, "auto"}), callable],
     "backbone_lr_mult": [Interval(Real, 0, None, closed="left")],
     "layer_decay": [Interval(Real, 0, 1, closed="right"), None],
     "bn": [StrOptions({"frozen", "train"})],
@@ -136,6 +155,8 @@ class FineTuningMixin:
     def _prepare_images(self, X, reset):
         items, kind = image_input(self, X, reset=reset)
         if reset:
+            # What augment='auto' looks at: (C, H, W) of arrays; None for files and PIL.
+            self._source_shape = _source_shape(items, kind)
             self._plugin = resolve_backbone(self.backbone)
             self.preprocess_ = self._plugin.preprocess_config().with_input_size(self.input_size)
         transform = PilPreprocess.from_config(self.preprocess_)
@@ -165,10 +186,17 @@ class FineTuningMixin:
         with torch.inference_mode():
             n_features = trunk(torch.zeros((1, meta.in_channels, meta.height, meta.width)))
         module = FineTuneNet(trunk, int(n_features.shape[1]), meta.n_outputs,
-                             tuple(self.head_hidden_units), self.dropout,
+                             tuple(self.head_hidden_units), self._head_dropout(),
                              freeze_bn=self.bn == "frozen")
         self._stage_params = [["trunk.model." + p for p in params] for _, params in stages]
         return module
+
+    def _head_dropout(self):
+        """``dropout`` with 'auto' resolved: none after the probe (it is fitted without
+        dropout, and dropping its features would undo it), 0.2 otherwise."""
+        if isinstance(self.dropout, str):
+            return 0.0 if self.freeze_epochs == "probe" else 0.2
+        return self.dropout
 
     def _trainable_backbone_params(self, module):
         """Names (relative to the trunk) of the backbone parameters that unfreeze trains."""
@@ -197,11 +225,201 @@ class FineTuningMixin:
         return {"optimizer__param_groups": groups}
 
     def _extra_callbacks(self, net, epochs, steps_per_epoch, partial, resume):
+        schedule = self._lr_schedule_callback(self.lr_schedule, epochs, steps_per_epoch, partial)
+        if not hasattr(net.module_, "trunk"):  # the head alone, on cached features
+            return schedule
         trainable = self._trainable_backbone_params(net.module_)
-        # A warm start continues with the backbone already unfrozen.
-        callbacks = [("unfreeze", _Unfreeze(0 if resume else self.freeze_epochs, trainable))]
-        return callbacks + self._lr_schedule_callback(self.lr_schedule, epochs, steps_per_epoch,
-                                                      partial)
+        # A warm start continues with the backbone already unfrozen; after the probe
+        # the head is trained already.
+        head_only = 0 if resume or self.freeze_epochs == "probe" else self.freeze_epochs
+        return [("unfreeze", _Unfreeze(head_only, trainable))] + schedule
+
+    # ------------------------------------------------------------------ 'auto' settings
+    def _resolve_epochs(self, epochs, n_images):
+        if isinstance(epochs, str) and epochs == "auto":
+            return auto_finetune_epochs(n_images, resolve_device(self.device))
+        return epochs
+
+    def _augmentation_choice(self, images):
+        """``augment`` with 'auto' resolved for the images of this fit (None, a preset
+        or a callable)."""
+        if not (isinstance(self.augment, str) and self.augment == "auto"):
+            return self.augment
+        if self.unfreeze == "head":  # the frozen backbone's features are computed once
+            return None
+        return auto_finetune_augment(getattr(self, "_source_shape", None),
+                                     int(images.shape[-1]), self.device_, self._task())
+
+    def _training_augmentation(self, inputs):
+        choice = self._augmentation_choice(inputs)
+        if choice is None or isinstance(choice, str):
+            return make_augmentation(choice, inputs.shape[2:])
+        return choice
+
+    def _tta_augmentation(self, inputs):
+        choice = self._augmentation_choice(inputs)
+        if isinstance(self.augment, str) and self.augment == "auto":
+            choice = None  # training crops may be smaller than the input: 'light' views
+        if choice is None or isinstance(choice, str):
+            return make_augmentation(choice or "light", inputs.shape[2:])
+        return choice
+
+    def _head_from_features(self):
+        """True when only the head trains and the frozen backbone's output cannot change
+        between epochs (BatchNorm frozen, no augmentation): its features are computed once."""
+        return (self.unfreeze == "head" and self.bn == "frozen"
+                and self._augmentation_choice(torch.zeros(1, 1, 8, 8)) is None)
+
+    # ------------------------------------------------------------------ the recipe
+    def _fit_network(self, X, y, sample_weight, *, epochs, resume, classes, validate, partial,
+                     progress):
+        probe = self.freeze_epochs == "probe"
+        if resume or partial or not (probe or self._head_from_features()):
+            fitted, interrupted = super()._fit_network(
+                X, y, sample_weight, epochs=epochs, resume=resume, classes=classes,
+                validate=validate, partial=partial, progress=progress)
+            if not resume:  # (a warm start keeps the recipe of the fit it continues)
+                net = fitted["net_"]
+                fitted["recipe_"] = self._recipe_settings(net.max_epochs, net.augment)
+                fitted["recipe_"]["phases"].append(self._finetune_phase(None, fitted))
+            return fitted, interrupted
+        images, targets = self._fit_inputs(X, y, sample_weight, classes=classes, resume=False,
+                                           partial=False)
+        net, seed, device, fitted = self._start_network(images, targets, resume=False)
+        n_images = len(images)
+        all_images = np.arange(n_images)
+        fit_idx, valid_idx = all_images, None
+        if probe or validate:  # the probe is chosen or not on held-out training images
+            fit_idx, valid_idx = self._validation_indices(n_images, targets.stratify, seed)
+        recipe = self._recipe_settings(self._resolve_epochs(epochs, len(fit_idx)),
+                                       self._training_augmentation(images))
+        features = self._trunk_features(net, images, device)
+        recipe["phases"].append({"phase": "features", "images": describe_indices(all_images)})
+        criterion = self._criterion()(reduction="none", **self._criterion_kwargs())
+        head = net.module_.head
+        if probe:
+            probe_score, probe_state, probe_l2 = self._fit_probe(
+                head, features, targets, fit_idx, valid_idx, criterion, seed, device, recipe)
+            trunk_before = (None if self._head_from_features()
+                            else parameter_snapshot(net.module_.trunk))
+
+        epochs, augment = recipe["max_epochs"], recipe["augment"]
+        if self._head_from_features():
+            trained, interrupted = self._train_head_on_features(
+                net, features, targets, fit_idx, valid_idx if validate else None,
+                epochs=epochs, seed=seed, device=device, progress=progress)
+        else:
+            dataset = self._make_dataset(images, targets.values, targets.weight)
+            trained, interrupted = self._run_training(
+                net, dataset.take(fit_idx),
+                dataset.take(valid_idx) if validate else None, epochs=epochs, seed=seed,
+                device=device, augment=augment, early_stopping=validate, partial=False,
+                resume=False, progress=progress)
+        recipe["phases"].append(self._finetune_phase(fit_idx, trained))
+        if probe and not interrupted:
+            if self._head_from_features():
+                with torch.no_grad():
+                    outputs = head.eval()(features[valid_idx].to(device)).cpu()
+            else:
+                outputs = net.predict_logits(images[valid_idx])
+            finetuned_score = validation_score(outputs, targets.values[valid_idx],
+                                               targets.weight[valid_idx], criterion, self._task())
+            recipe["phases"].append({"phase": "choose", "images": describe_indices(valid_idx),
+                                     "probe": probe_score, "finetune": finetuned_score})
+            recipe["chosen"] = better_of(probe_score, finetuned_score, len(valid_idx))
+            if recipe["chosen"] == "probe":
+                if trunk_before is not None:
+                    net.module_.trunk.load_state_dict(trunk_before)
+                head.load_state_dict(probe_state)
+                with seeded(seed, device):  # refit on every training image of the fit
+                    fit_head(head.cpu(), features, targets.values, targets.weight, criterion,
+                             l2=probe_l2)
+                head.to(device)
+                recipe["phases"].append({"phase": "refit probe",
+                                         "images": describe_indices(all_images)})
+        fitted.update(trained)
+        fitted["recipe_"] = recipe
+        if self.verbose:
+            self._print_recipe(recipe)
+        return fitted, interrupted
+
+    def _recipe_settings(self, epochs, augment):
+        """The start of ``recipe_``: the resolved settings of a fresh fit."""
+        return {"input_size": int(np.atleast_1d(self.preprocess_.input_size)[-1]),
+                "max_epochs": int(epochs),
+                "augment": augment, "dropout": self._head_dropout(),
+                "learning_rate": (OPTIMIZERS[self.optimizer][1] if self.learning_rate is None
+                                  else self.learning_rate),
+                "lr_schedule": self.lr_schedule, "chosen": "finetune", "phases": []}
+
+    def _finetune_phase(self, fit_idx, trained):
+        phase = {"phase": "finetune",
+                 "trains": "head" if self.unfreeze == "head" else "head and backbone",
+                 "epochs": int(trained["n_iter_"])}
+        if fit_idx is not None:
+            phase["images"] = describe_indices(fit_idx)
+        return phase
+
+    def _trunk_features(self, net, images, device):
+        """Pooled features of the frozen backbone for every image (a progress bar unless
+        ``verbose=0``)."""
+        with tqdm(total=len(images), desc=f"{type(self).__name__} features", unit="img",
+                  disable=not self.verbose, leave=False) as bar:
+            return trunk_features(net.module_, images, max(self.batch_size, 64), device,
+                                  progress=bar.update)
+
+    def _fit_probe(self, head, features, targets, fit_idx, valid_idx, criterion, seed, device,
+                   recipe):
+        """Fit the head on the features of ``fit_idx``; its validation score and weights."""
+        head.cpu()
+        strength = {}
+        if self._task() == "regression":  # ridge: its penalty matters, chosen by GCV
+            strength["l2"], strength["ridge_alpha"] = ridge_strength(
+                features[fit_idx], targets.values[fit_idx], targets.weight[fit_idx])
+        with seeded(seed, device):
+            n_iter = fit_head(head, features[fit_idx], targets.values[fit_idx],
+                              targets.weight[fit_idx], criterion, l2=strength.get("l2"))
+        with torch.no_grad():
+            outputs = head.eval()(features[valid_idx])
+        score = validation_score(outputs, targets.values[valid_idx], targets.weight[valid_idx],
+                                 criterion, self._task())
+        head.to(device)
+        recipe["phases"].append({"phase": "probe", "images": describe_indices(fit_idx),
+                                 "lbfgs_evaluations": int(n_iter), **strength,
+                                 "validation_images": describe_indices(valid_idx),
+                                 "score": score})
+        return score, parameter_snapshot(head), strength.get("l2")
+
+    def _train_head_on_features(self, net, features, targets, fit_idx, valid_idx, *, epochs,
+                                seed, device, progress):
+        """Train the head alone on cached backbone features (no backbone pass per epoch);
+        the returned ``net_`` is the whole network, with the head's history."""
+        head_net = self._training_net(net.module_.head, device, seed, {})
+        head_net.initialize()
+
+        def part(idx):
+            return TensorBatches(features[idx], targets.values[idx], targets.weight[idx])
+
+        trained, interrupted = self._run_training(
+            head_net, part(fit_idx), None if valid_idx is None else part(valid_idx),
+            epochs=epochs, seed=seed, device=device, augment=None,
+            early_stopping=valid_idx is not None, partial=False, resume=False,
+            progress=progress)
+        net.history = head_net.history
+        trained["net_"] = net
+        return trained, interrupted
+
+    def _print_recipe(self, recipe):
+        chosen = recipe["chosen"]
+        parts = [f"{type(self).__name__}: {recipe['max_epochs']} epoch(s)",
+                 f"augment={recipe['augment']!r}"]
+        choose = [p for p in recipe["phases"] if p["phase"] == "choose"]
+        if choose:
+            def show(score):
+                return ", ".join(f"{k} {v:.4f}" for k, v in score.items())
+            parts.append(f"validation: probe {show(choose[0]['probe'])}; fine-tuned "
+                         f"{show(choose[0]['finetune'])} -> keeps the {chosen}")
+        print("; ".join(parts), flush=True)
 
     def _precision(self, device):
         return _training_precision(self.precision, device)
@@ -305,11 +523,11 @@ class FineTunedClassifier(FineTuningMixin, BaseImageClassifier):
     _parameter_constraints = {**TRAINING_CONSTRAINTS, **FINETUNE_CONSTRAINTS}
 
     def __init__(self, *, backbone="efficientnet_lite0", input_size=None, head_hidden_units=(),
-                 dropout=0.2, unfreeze="all", freeze_epochs=1, backbone_lr_mult=0.1,
-                 layer_decay=None, bn="frozen", optimizer="adamw", learning_rate=1e-3,
-                 lr_schedule="cosine", weight_decay=0.01, momentum=0.9, batch_size=32,
-                 max_epochs=8, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=5, tol=1e-4, augment=None, tta=0, class_weight=None,
+                 dropout="auto", unfreeze="all", freeze_epochs="probe", backbone_lr_mult=0.1,
+                 layer_decay=0.7, bn="frozen", optimizer="adamw", learning_rate=1e-3,
+                 lr_schedule="onecycle", weight_decay=0.01, momentum=0.9, batch_size=32,
+                 max_epochs="auto", early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=5, tol=1e-4, augment="auto", tta=0, class_weight=None,
                  threshold=0.5, warm_start=False, callbacks=None, device="auto", precision="auto",
                  num_workers="auto",
                  random_state=None, verbose=1,
@@ -346,6 +564,23 @@ class FineTunedClassifier(FineTuningMixin, BaseImageClassifier):
         self.random_state = random_state
         self.verbose = verbose
         self.runtime = runtime
+
+def _source_shape(items, kind):
+    """``(C, H, W)`` of the images as given (what ``augment='auto'`` looks at): of the
+    array, or of the first PIL image or file (its header only); None if unreadable."""
+    if kind == "array":
+        return tuple(int(s) for s in items.shape[1:])
+    try:
+        first = items[0]
+        image = first if isinstance(first, Image.Image) else Image.open(first)
+        try:
+            return (len(image.getbands()), image.height, image.width)
+        finally:
+            if image is not first:
+                image.close()
+    except (OSError, IndexError, TypeError, ValueError):
+        return None
+
 
 def _training_precision(precision, device):
     """Autocast dtype for training, or None for plain float32."""

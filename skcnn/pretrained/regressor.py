@@ -106,12 +106,12 @@ class FineTunedRegressor(FineTuningMixin, BaseImageRegressor):
     _parameter_constraints = {**REGRESSION_CONSTRAINTS, **FINETUNE_CONSTRAINTS}
 
     def __init__(self, *, backbone="efficientnet_lite0", input_size=None, head_hidden_units=(),
-                 dropout=0.2, unfreeze="all", freeze_epochs=1, backbone_lr_mult=0.1,
-                 layer_decay=None, bn="frozen", loss="squared_error", standardize_target=True,
+                 dropout="auto", unfreeze="all", freeze_epochs="probe", backbone_lr_mult=0.1,
+                 layer_decay=0.7, bn="frozen", loss="squared_error", standardize_target=True,
                  optimizer="adamw", learning_rate=1e-3,
-                 lr_schedule="cosine", weight_decay=0.01, momentum=0.9, batch_size=32,
-                 max_epochs=8, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=5, tol=1e-4, augment=None, tta=0,
+                 lr_schedule="onecycle", weight_decay=0.01, momentum=0.9, batch_size=32,
+                 max_epochs="auto", early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=5, tol=1e-4, augment="auto", tta=0,
                  warm_start=False, callbacks=None, device="auto", precision="auto", num_workers="auto",
                  random_state=None, verbose=1,
                  runtime="torch"):

@@ -1,0 +1,273 @@
+"""The pieces of the default fine-tuning recipe (LP-FT: linear probe, then fine-tune).
+
+Kumar et al. (2022), "Fine-Tuning can Distort Pretrained Features and Underperform
+Out-of-Distribution": a randomly initialised head sends large, random gradients into the
+pretrained backbone during the first steps of fine-tuning. Fitting the head first on the
+frozen backbone's features (a linear probe) and fine-tuning from there avoids it.
+
+Here: the backbone's pooled features of the training images are computed once
+(:func:`trunk_features`), the head is fitted on them by full-batch L-BFGS with an L2
+penalty (:func:`fit_head`, the same problem as scikit-learn's ``LogisticRegression(C=1)`` on
+standardized features for a linear head), and the whole network is then fine-tuned at
+lower rates, on crops smaller than the prediction size on a CPU
+(:class:`RandomResizedCropFlip`; Touvron et al. 2019, "Fixing the train-test resolution
+discrepancy": training on smaller random crops than the test size costs less and loses
+nothing). The epochs and the augmentation are pure functions of the data and the device
+type (:func:`auto_finetune_epochs`, :func:`auto_finetune_augment`).
+"""
+
+import copy
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..scratch._recipe import RandomShift
+
+__all__ = ["trunk_features", "fit_head", "ridge_strength", "head_loss", "validation_score", "better_of",
+           "RandomResizedCropFlip", "auto_finetune_epochs", "auto_finetune_augment",
+           "parameter_snapshot", "describe_indices", "PROBE_C", "CPU_TRAIN_SIZE"]
+
+#: Inverse L2 strength of the probe, as scikit-learn's ``C`` (its default, 1).
+PROBE_C = 1.0
+#: L-BFGS iterations of the probe (it converges in far fewer on pooled features).
+_PROBE_MAX_ITER = 300
+#: Side of the training crops on a CPU ('auto'); predictions stay at the input size.
+CPU_TRAIN_SIZE = 160
+#: Image passes of ``max_epochs='auto'`` and the bounds of the epochs, per device type.
+_EPOCH_BUDGET = {"cpu": (6_000, 2, 10), "accelerator": (30_000, 5, 30)}
+#: Arrays with both sides up to this and fewer than 3 channels are "small grayscale" images.
+_SMALL_SIDE = 64
+
+
+@torch.inference_mode()
+def trunk_features(module, images, batch_size, device, progress=None):
+    """Pooled backbone features of ``images`` (``(N, F)`` float32 on the CPU), in
+    inference mode, batch by batch; ``progress(n)`` is called after each batch."""
+    was_training = module.training
+    module.eval()
+    try:
+        parts = []
+        for start in range(0, len(images), batch_size):
+            batch = images[start:start + batch_size].to(device)
+            parts.append(module.pool(module.trunk(batch)).float().cpu())
+            if progress is not None:
+                progress(len(batch))
+        return torch.cat(parts)
+    finally:
+        module.train(was_training)
+
+
+def head_loss(outputs, targets, weight, criterion):
+    """The training loss of skcnn's engine: per-image loss (mean over outputs), weighted mean."""
+    losses = criterion(outputs.float() if outputs.dtype == torch.float16 else outputs, targets)
+    if losses.ndim > 1:
+        losses = losses.flatten(1).mean(1)
+    return (losses * weight.to(losses.dtype)).mean()
+
+
+def _linear_layers(head):
+    return [layer for layer in head.modules() if isinstance(layer, nn.Linear)]
+
+
+def ridge_strength(features, targets, weight):
+    """The L2 strength of a regression probe: the ridge penalty scikit-learn's ``RidgeCV``
+    picks by efficient leave-one-out (GCV) on the standardized features, among
+    ``alphas=logspace(-2, 5, 15)``, as ``fit_head``'s ``l2`` (``2 alpha / (n K)``)."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.preprocessing import StandardScaler
+
+    X = StandardScaler().fit_transform(features.double().numpy())
+    y = targets.double().numpy()
+    ridge = RidgeCV(alphas=np.logspace(-2, 5, 15)).fit(X, y, sample_weight=weight.numpy())
+    n_outputs = 1 if y.ndim == 1 else y.shape[1]
+    return 2.0 * float(ridge.alpha_) / (len(X) * n_outputs), float(ridge.alpha_)
+
+
+def fit_head(head, features, targets, weight, criterion, C=PROBE_C, l2=None,
+             max_iter=_PROBE_MAX_ITER):
+    """Fit ``head`` (in place) on pooled ``features`` by full-batch L-BFGS.
+
+    The features are standardized for the fit (as a ``StandardScaler`` would) and the
+    scaling is folded into the first linear layer afterwards, so the head takes the raw
+    features. The objective is the engine's weighted loss plus ``||W||^2 / (2 C n)`` over
+    the linear layers' weights: for a linear head and cross-entropy, scikit-learn's
+    ``LogisticRegression(C=C)`` objective divided by ``C n``. ``l2`` instead gives the
+    penalty ``l2 / 2 ||W||^2`` directly (see :func:`ridge_strength`).
+
+    Returns
+    -------
+    n_iter : int
+        L-BFGS function evaluations.
+    """
+    features = features.double()
+    mean = features.mean(0)
+    scale = features.std(0, unbiased=False)
+    # Near-constant features keep scale 1 (as StandardScaler): dividing by a tiny spread
+    # would turn any later change of the feature into a huge change of the logits.
+    scale = torch.where(scale > 1e-3 * scale.median().clamp_min(1e-12), scale,
+                        torch.ones_like(scale))
+    standardized = (features - mean) / scale
+    work = copy.deepcopy(head).double().eval()  # eval: no dropout in a convex fit
+    linears = _linear_layers(work)
+    if len(linears) == 1:  # convex: start from zero (no random weights on unused features)
+        nn.init.zeros_(linears[0].weight)
+        nn.init.zeros_(linears[0].bias)
+    if targets.is_floating_point():
+        targets = targets.double()
+    weight = weight.double()
+    penalty = l2 / 2.0 if l2 is not None else 1.0 / (2.0 * C * len(features))
+    optimizer = torch.optim.LBFGS(work.parameters(), lr=1.0, max_iter=max_iter,
+                                  history_size=20, line_search_fn="strong_wolfe",
+                                  tolerance_grad=1e-7, tolerance_change=1e-10)
+    calls = [0]
+
+    def closure():
+        optimizer.zero_grad()
+        loss = head_loss(work(standardized), targets, weight, criterion)
+        loss = loss + penalty * sum((layer.weight ** 2).sum() for layer in linears)
+        loss.backward()
+        calls[0] += 1
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    first = linears[0]
+    with torch.no_grad():
+        # w . (f - mean) / scale + b  ==  (w / scale) . f + (b - (w / scale) . mean)
+        folded = first.weight / scale
+        first.bias.sub_(folded @ mean)
+        first.weight.copy_(folded)
+        for source, target in zip(work.parameters(), head.parameters()):
+            target.copy_(source.to(target.dtype))
+    return calls[0]
+
+
+@torch.no_grad()
+def validation_score(outputs, targets, weight, criterion, task):
+    """``{'loss': ..., 'accuracy': ...}`` (accuracy for single-label classification only)
+    of network ``outputs`` against encoded ``targets``."""
+    outputs = outputs.double()
+    targets = targets.double() if targets.is_floating_point() else targets
+    score = {"loss": float(head_loss(outputs, targets, weight.double(), criterion))}
+    if task == "multiclass":
+        score["accuracy"] = float((outputs.argmax(1) == targets).double().mean())
+    return score
+
+
+def better_of(probe, finetuned, n_valid):
+    """'finetune' or 'probe': which scored better on the ``n_valid`` validation images.
+
+    The fine-tuned network wins with an accuracy higher by more than one image; with the
+    same accuracy or one image apart, the lower loss wins (on a small validation split one
+    image is noise, and the loss weighs every image); for regression, the loss decides.
+    """
+    if not all(math.isfinite(s["loss"]) for s in (probe, finetuned)):
+        return "probe" if math.isfinite(probe["loss"]) else "finetune"
+    if "accuracy" in probe:
+        gain = (finetuned["accuracy"] - probe["accuracy"]) * n_valid  # in images
+        if gain > 1.5:
+            return "finetune"
+        if gain < -1.5:
+            return "probe"
+    return "finetune" if finetuned["loss"] <= probe["loss"] else "probe"
+
+
+class RandomResizedCropFlip:
+    """Batch augmentation for photos: a random crop of each image (``scale`` of its area,
+    aspect ratio in ``ratio``), resized to ``size`` x ``size``, mirrored left-right half of
+    the time (Inception-style crops).
+
+    The output may be smaller than the input (training at a lower resolution than
+    prediction; the network's global pooling takes any size).
+    """
+
+    def __init__(self, size, scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3), flip=True):
+        self.size = int(size)
+        self.scale = tuple(scale)
+        self.ratio = tuple(ratio)
+        self.flip = bool(flip)
+
+    def __repr__(self):
+        return (f"RandomResizedCropFlip(size={self.size}, scale={self.scale}, "
+                f"flip={self.flip})")
+
+    def _box(self, height, width):
+        area = height * width
+        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        for _ in range(10):
+            target = area * float(torch.empty(1).uniform_(*self.scale))
+            aspect = math.exp(float(torch.empty(1).uniform_(*log_ratio)))
+            w = int(round(math.sqrt(target * aspect)))
+            h = int(round(math.sqrt(target / aspect)))
+            if 0 < w <= width and 0 < h <= height:
+                top = int(torch.randint(0, height - h + 1, (1,)))
+                left = int(torch.randint(0, width - w + 1, (1,)))
+                return top, left, h, w
+        return 0, 0, height, width  # (no crop found: the whole image)
+
+    def __call__(self, batch):
+        _, _, height, width = batch.shape
+        crops = []
+        for image in batch:
+            top, left, h, w = self._box(height, width)
+            crop = image[None, :, top:top + h, left:left + w]
+            crop = F.interpolate(crop, size=(self.size, self.size), mode="bilinear",
+                                 align_corners=False, antialias=True)
+            if self.flip and bool(torch.rand(1) < 0.5):
+                crop = crop.flip(3)
+            crops.append(crop)
+        return torch.cat(crops)
+
+
+def _device_kind(device):
+    return "cpu" if torch.device(device).type == "cpu" else "accelerator"
+
+
+def auto_finetune_epochs(n_images, device):
+    """Epochs of ``max_epochs='auto'``: about 6,000 image passes on a CPU (2 to 10 epochs)
+    and 30,000 on an accelerator (5 to 30), for ``n_images`` training images."""
+    budget, low, high = _EPOCH_BUDGET[_device_kind(device)]
+    return int(min(max(round(budget / max(n_images, 1)), low), high))
+
+
+def auto_finetune_augment(source_shape, input_size, device, task):
+    """What ``augment='auto'`` fine-tunes with.
+
+    Parameters
+    ----------
+    source_shape : tuple of int or None
+        ``(C, H, W)`` of the images as given (arrays), None for files and PIL images.
+    input_size : int
+        Side the network is fed when predicting.
+    device : str
+    task : str
+
+    Returns
+    -------
+    augment : callable or None
+        Photos (files, PIL images, colour arrays over 64 pixels): random resized crops
+        and flips, at 160 pixels on a CPU (where each pixel costs) and at the input size
+        elsewhere. Small or grayscale arrays (digits): shifts of a twelfth of the side, no
+        flips. Regression: none (a crop or flip may change the target).
+    """
+    if task == "regression":
+        return None
+    channels, height, width = source_shape if source_shape is not None else (3, 999, 999)
+    if channels < 3 or max(height, width) <= _SMALL_SIDE:
+        shift = max(1, round(input_size / 12))
+        return RandomShift((shift, shift), flip=False)
+    size = min(CPU_TRAIN_SIZE, input_size) if _device_kind(device) == "cpu" else input_size
+    return RandomResizedCropFlip(size)
+
+
+def parameter_snapshot(module):
+    """A copy of ``module``'s parameters and buffers (to restore with ``load_state_dict``)."""
+    return {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+
+def describe_indices(indices):
+    """Positions as a sorted int64 array (what ``recipe_`` records)."""
+    return np.sort(np.asarray(indices, dtype=np.int64))

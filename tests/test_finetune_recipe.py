@@ -1,0 +1,304 @@
+"""The default fine-tuning recipe (LP-FT): backbone features computed once, a linear probe
+fitted on them, fine-tuning from the probe, and the better of the two kept by an internal
+validation split of the training data; the 'auto' settings; the head trained on cached
+features with ``unfreeze='head'``.
+
+Real images (scikit-image's LFW subset: 25x25 grayscale faces vs non-faces, and the photos of
+skimage.data), tiny fits (32x32 input, 1-2 epochs) on the CPU.
+"""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import StratifiedKFold, cross_validate
+from skorch.callbacks import Callback
+
+from skcnn import FineTunedClassifier, FineTunedRegressor
+from skcnn.pretrained import _lpft, finetune
+from skcnn.pretrained._lpft import (
+    CPU_TRAIN_SIZE,
+    RandomResizedCropFlip,
+    auto_finetune_augment,
+    auto_finetune_epochs,
+    better_of,
+    fit_head,
+)
+from skcnn.pretrained.finetune import FineTuningMixin
+from skcnn.scratch._recipe import RandomShift
+
+FAST = dict(input_size=32, max_epochs=1, batch_size=16, num_workers=0, verbose=0,
+            random_state=0, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def lfw():
+    from skimage.data import lfw_subset
+
+    X = lfw_subset()
+    y = np.r_[np.ones(100, dtype=int), np.zeros(100, dtype=int)]
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def faces(lfw):
+    """40 faces and 40 non-faces, interleaved."""
+    X, y = lfw
+    idx = np.ravel(np.column_stack([np.arange(40), 100 + np.arange(40)]))
+    return X[idx], y[idx]
+
+
+@pytest.fixture(scope="module")
+def default_fit(faces):
+    X, y = faces
+    return FineTunedClassifier(**FAST).fit(X, y)
+
+
+class TrunkImages:
+    """Counts the images that go through the backbone of every network built while active."""
+
+    def __init__(self, monkeypatch):
+        self.count = 0
+        build = FineTuningMixin._build_module
+
+        def counting_build(estimator, meta):
+            module = build(estimator, meta)
+            module.trunk.register_forward_hook(self._hook)
+            return module
+
+        monkeypatch.setattr(FineTuningMixin, "_build_module", counting_build)
+
+    def _hook(self, module, inputs, output):
+        self.count += len(inputs[0])
+
+
+def phase(recipe, name):
+    found = [p for p in recipe["phases"] if p["phase"] == name]
+    assert len(found) == 1, (name, [p["phase"] for p in recipe["phases"]])
+    return found[0]
+
+
+# ---------------------------------------------------------------------------- the phases
+def test_phases_in_order_on_training_images_only(default_fit, faces):
+    X, y = faces
+    recipe = default_fit.recipe_
+    names = [p["phase"] for p in recipe["phases"]]
+    assert names[:4] == ["features", "probe", "finetune", "choose"]
+    assert names[4:] in ([], ["refit probe"])
+    n = len(X)
+    features, probe = phase(recipe, "features"), phase(recipe, "probe")
+    finetuned, choose = phase(recipe, "finetune"), phase(recipe, "choose")
+    np.testing.assert_array_equal(features["images"], np.arange(n))
+    # The probe and the fine-tuning train on the same images; the choice looks at the others.
+    np.testing.assert_array_equal(probe["images"], finetuned["images"])
+    np.testing.assert_array_equal(choose["images"], probe["validation_images"])
+    assert not set(probe["images"]) & set(choose["images"])
+    assert set(probe["images"]) | set(choose["images"]) == set(range(n))
+    # validation_fraction=0.1 of 80 images, stratified: 4 faces and 4 non-faces.
+    assert len(choose["images"]) == 8
+    assert np.bincount(y[choose["images"]]).tolist() == [4, 4]
+    assert recipe["chosen"] in ("probe", "finetune")
+    assert finetuned["trains"] == "head and backbone" and finetuned["epochs"] == 1
+
+
+def test_each_cv_fold_sees_only_its_training_images(lfw, monkeypatch):
+    X, y = lfw
+    seen = []
+    original = _lpft.trunk_features
+
+    def spy(module, images, *args, **kwargs):
+        seen.append(images.clone())
+        return original(module, images, *args, **kwargs)
+
+    monkeypatch.setattr(finetune, "trunk_features", spy)
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    clf = FineTunedClassifier(**FAST, unfreeze="head")
+    result = cross_validate(clf, X[::2], y[::2], cv=cv, return_estimator=True)
+    assert len(seen) == 2  # one feature pass per fold, over its training images
+    for (train, _), fitted, images in zip(cv.split(X[::2], y[::2]), result["estimator"], seen):
+        recipe = fitted.recipe_
+        assert len(images) == len(train)
+        expected = fitted._prepare_images(X[::2][train], reset=False)
+        torch.testing.assert_close(images, torch.as_tensor(expected))
+        for p in recipe["phases"]:
+            assert p["images"].max() < len(train)
+    assert result["test_score"].mean() > 0.7
+
+
+def test_choice_uses_the_validation_images_only(faces, monkeypatch):
+    X, y = faces
+    scored = []
+    original = finetune.validation_score
+
+    def spy(outputs, targets, *args, **kwargs):
+        scored.append(len(targets))
+        return original(outputs, targets, *args, **kwargs)
+
+    monkeypatch.setattr(finetune, "validation_score", spy)
+    clf = FineTunedClassifier(**FAST).fit(X, y)
+    n_valid = len(phase(clf.recipe_, "choose")["images"])
+    assert scored == [n_valid, n_valid]  # the probe, then the fine-tuned network
+
+
+class ScrambleHead(Callback):
+    """Ruins the head at the end of training: fine-tuning must then lose to the probe."""
+
+    def on_train_end(self, net, **kwargs):
+        with torch.no_grad():
+            for p in net.module_.head.parameters():
+                p.copy_(torch.randn_like(p) * 10)
+
+
+def test_keeps_the_probe_when_fine_tuning_is_worse(faces, lfw):
+    from skcnn.pretrained import resolve_backbone
+
+    X, y = faces
+    clf = FineTunedClassifier(**FAST, callbacks=[ScrambleHead()]).fit(X, y)
+    assert clf.recipe_["chosen"] == "probe"
+    assert phase(clf.recipe_, "refit probe")["images"].tolist() == list(range(len(X)))
+    # The backbone is the pretrained one again.
+    model = resolve_backbone("efficientnet_lite0").load().model
+    model.reset_classifier(0)
+    for name, p in model.state_dict().items():
+        torch.testing.assert_close(clf.module_.trunk.model.state_dict()[name], p)
+    X_all, y_all = lfw
+    rest = np.setdiff1d(np.arange(200), np.r_[np.arange(40), 100 + np.arange(40)])
+    assert clf.score(X_all[rest], y_all[rest]) > 0.75
+
+
+def test_probe_matches_logistic_regression_on_standardized_features():
+    """With 3 classes (multinomial), the probe solves scikit-learn's problem exactly (with 2,
+    its 2-row softmax has half the penalty of the binary model, as C=2)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    y = np.arange(90) % 3
+    features = rng.normal(size=(90, 64)) * rng.uniform(0.1, 3, size=64) + 1
+    features[:, :3] += np.eye(3)[y] * 0.8
+    features = torch.as_tensor(features, dtype=torch.float32)
+    head = torch.nn.Sequential(torch.nn.Dropout(0.0), torch.nn.Linear(64, 3))
+    fit_head(head, features, torch.as_tensor(y), torch.ones(90),
+             torch.nn.CrossEntropyLoss(reduction="none"))
+    with torch.no_grad():  # the head takes the raw features (the scaling is folded in)
+        proba = torch.softmax(head(features).double(), 1).numpy()
+    scaled = StandardScaler().fit_transform(features.double().numpy())
+    reference = LogisticRegression(C=1.0, max_iter=5000, tol=1e-10).fit(scaled, y)
+    np.testing.assert_allclose(proba, reference.predict_proba(scaled), atol=1e-4)
+
+
+def test_better_of():
+    probe = {"loss": 0.5, "accuracy": 0.90}
+    # 20 validation images: one image is 0.05 of accuracy.
+    assert better_of(probe, {"loss": 0.9, "accuracy": 1.00}, 20) == "finetune"  # 2 images
+    assert better_of(probe, {"loss": 0.1, "accuracy": 0.80}, 20) == "probe"  # 2 images
+    assert better_of(probe, {"loss": 0.6, "accuracy": 0.95}, 20) == "probe"  # 1 image: loss
+    assert better_of(probe, {"loss": 0.4, "accuracy": 0.85}, 20) == "finetune"  # 1 image: loss
+    assert better_of(probe, {"loss": 0.4, "accuracy": 0.90}, 20) == "finetune"
+    assert better_of(probe, {"loss": 0.6, "accuracy": 0.90}, 20) == "probe"
+    assert better_of({"loss": 0.5}, {"loss": float("nan")}, 20) == "probe"
+    assert better_of({"loss": 0.5}, {"loss": 0.2}, 20) == "finetune"  # regression: the loss
+
+
+# ---------------------------------------------------------------------------- 'auto' settings
+def test_auto_epochs_depend_on_images_and_device_only():
+    assert auto_finetune_epochs(1086, "cpu") == 6
+    assert auto_finetune_epochs(50, "cpu") == 10
+    assert auto_finetune_epochs(100_000, "cpu") == 2
+    assert auto_finetune_epochs(1086, "cuda:0") == 28
+    assert auto_finetune_epochs(100_000, "cuda") == 5
+    assert auto_finetune_epochs(1086, "cpu") == auto_finetune_epochs(1086, torch.device("cpu"))
+
+
+def test_auto_augment_by_kind_of_image():
+    digits = auto_finetune_augment((1, 8, 8), 224, "cpu", "multiclass")
+    assert isinstance(digits, RandomShift) and not digits.flip
+    small_rgb = auto_finetune_augment((3, 32, 32), 64, "cpu", "multiclass")
+    assert isinstance(small_rgb, RandomShift) and not small_rgb.flip
+    photo_cpu = auto_finetune_augment(None, 224, "cpu", "multiclass")
+    assert isinstance(photo_cpu, RandomResizedCropFlip) and photo_cpu.size == CPU_TRAIN_SIZE
+    photo_gpu = auto_finetune_augment((3, 300, 400), 224, "cuda", "multiclass")
+    assert photo_gpu.size == 224 and photo_gpu.flip
+    assert auto_finetune_augment(None, 224, "cpu", "regression") is None
+
+
+def test_random_resized_crop_flip_on_a_photo():
+    from skimage.data import chelsea
+
+    cat = torch.as_tensor(chelsea()).permute(2, 0, 1).float()[None] / 255
+    batch = cat.expand(4, -1, -1, -1)
+    torch.manual_seed(0)
+    out = RandomResizedCropFlip(64)(batch)
+    assert out.shape == (4, 3, 64, 64)
+    assert 0 <= out.min() and out.max() <= 1
+    assert not torch.allclose(out[0], out[1])  # different crops
+    torch.manual_seed(0)
+    torch.testing.assert_close(RandomResizedCropFlip(64)(batch), out)
+
+
+def test_recipe_is_deterministic_for_a_random_state(default_fit, faces):
+    X, y = faces
+    again = FineTunedClassifier(**FAST).fit(X, y)
+    assert again.recipe_["chosen"] == default_fit.recipe_["chosen"]
+    assert again.recipe_["max_epochs"] == default_fit.recipe_["max_epochs"]
+    for a, b in zip(again.recipe_["phases"], default_fit.recipe_["phases"]):
+        np.testing.assert_array_equal(a["images"], b["images"])
+    np.testing.assert_allclose(again.predict_proba(X), default_fit.predict_proba(X), atol=1e-6)
+
+
+def test_auto_defaults_resolved_in_recipe(faces):
+    X, y = faces
+    clf = FineTunedClassifier(input_size=32, batch_size=16, num_workers=0, verbose=0,
+                              random_state=0, device="cpu", unfreeze="head").fit(X, y)
+    n_fit = len(phase(clf.recipe_, "probe")["images"])
+    assert clf.recipe_["max_epochs"] == auto_finetune_epochs(n_fit, "cpu") == clf.n_iter_
+    assert clf.recipe_["augment"] is None  # a frozen backbone: cached features, no augmentation
+    assert clf.module_.head[0].p == 0.0  # dropout='auto' after the probe
+
+
+# ---------------------------------------------------------------------------- cached features
+def test_unfreeze_head_runs_the_backbone_once_per_image(faces, monkeypatch):
+    X, y = faces
+    counter = TrunkImages(monkeypatch)
+    clf = FineTunedClassifier(**dict(FAST, max_epochs=4), unfreeze="head", freeze_epochs=0)
+    clf.fit(X, y)
+    # Each image once, whatever the number of epochs.
+    assert counter.count == len(X)
+    assert clf.n_iter_ == 4
+    # The same training as running the backbone every epoch (an identity augmentation
+    # forces that path): same batches, same dropout masks, same weights.
+    counter.count = 0
+    per_epoch = FineTunedClassifier(**dict(FAST, max_epochs=4), unfreeze="head",
+                                    freeze_epochs=0, augment=lambda image: image).fit(X, y)
+    assert counter.count == 4 * len(X)
+    np.testing.assert_allclose(clf.predict_proba(X), per_epoch.predict_proba(X), atol=1e-4)
+    assert clf.loss_curve_ == pytest.approx(per_epoch.loss_curve_, abs=1e-4)
+
+
+def test_unfreeze_head_with_augmentation_runs_the_backbone_every_epoch(faces, monkeypatch):
+    X, y = faces
+    counter = TrunkImages(monkeypatch)
+    FineTunedClassifier(**dict(FAST, max_epochs=2), unfreeze="head", freeze_epochs=0,
+                        augment="light").fit(X, y)
+    assert counter.count >= 2 * len(X)
+
+
+def test_partial_fit_with_probe_default(faces):
+    X, y = faces
+    clf = FineTunedClassifier(**FAST).partial_fit(X, y, classes=np.unique(y))
+    assert clf.n_iter_ == 1
+    assert [p["phase"] for p in clf.recipe_["phases"]] == ["finetune"]  # no probe
+    assert clf.recipe_["dropout"] == 0.0
+
+
+def test_regressor_probe_then_finetune(lfw):
+    X, _ = lfw
+    rng = np.random.default_rng(0)
+    y = X.reshape(len(X), -1).mean(1) + rng.normal(0, 0.01, len(X))  # brightness
+    train, test = np.split(rng.permutation(len(X)), [140])
+    reg = FineTunedRegressor(**FAST).fit(X[train], y[train])
+    assert [p["phase"] for p in reg.recipe_["phases"]][:4] == \
+        ["features", "probe", "finetune", "choose"]
+    probe = phase(reg.recipe_, "probe")
+    assert "accuracy" not in probe["score"] and probe["ridge_alpha"] > 0  # chosen by GCV
+    assert reg.recipe_["augment"] is None  # regression: a crop may change the target
+    assert reg.score(X[test], y[test]) > 0.2  # (a ridge on the same features: 0.16)

@@ -113,10 +113,12 @@ def plot_comparison(result, metric=None):
 
 
 def _label(name, row):
-    """The model's name, and below it what the budget gave it (epochs, input size)."""
+    """The model's name, and below it what the budget gave it (epochs, input size) or,
+    without a budget, what the network trained with."""
     epochs = row.get("epochs", float("nan"))
     if epochs is None or np.isnan(epochs):
-        return str(name)
+        trained = row.get("trained")
+        return f"{name}\n{trained}" if isinstance(trained, str) and trained else str(name)
     size = row.get("input_size", float("nan"))
     size = "" if size is None or np.isnan(size) else f", {size:.0f} px"
     return f"{name}\n{epochs:.0f} epochs{size}"

@@ -53,8 +53,12 @@ def test_table_columns_and_values(result):
     assert list(table.columns) == [
         "model", "accuracy_mean", "accuracy_std", "f1_macro_mean", "f1_macro_std",
         "fit_time", "predict_time", "extract_time", "total_time", "images_per_s", "device",
-        "n_params", "input", "status"]
+        "n_params", "trained", "input", "status"]
     assert list(table["model"]) == MODELS
+    # What the network trained with (quick: 3 epochs on the 8x8 digits); nothing for others.
+    assert table.set_index("model").loc["cnn", "trained"] == "3 ep 8x8px"
+    assert (table.set_index("model").drop(index="cnn")["trained"] == "").all()
+    assert "trained" in result.to_text().splitlines()[0]
     assert (table["status"] == "ok").all(), table["status"].tolist()
     for metric in ("accuracy", "f1_macro"):
         assert table[f"{metric}_mean"].between(0, 1).all()

@@ -186,17 +186,29 @@ def test_probe_matches_logistic_regression_on_standardized_features():
     np.testing.assert_allclose(proba, reference.predict_proba(scaled), atol=1e-4)
 
 
-def test_better_of():
-    probe = {"loss": 0.5, "accuracy": 0.90}
-    # 20 validation images: one image is 0.05 of accuracy.
-    assert better_of(probe, {"loss": 0.9, "accuracy": 1.00}, 20) == "finetune"  # 2 images
-    assert better_of(probe, {"loss": 0.1, "accuracy": 0.80}, 20) == "probe"  # 2 images
-    assert better_of(probe, {"loss": 0.6, "accuracy": 0.95}, 20) == "probe"  # 1 image: loss
-    assert better_of(probe, {"loss": 0.4, "accuracy": 0.85}, 20) == "finetune"  # 1 image: loss
-    assert better_of(probe, {"loss": 0.4, "accuracy": 0.90}, 20) == "finetune"
-    assert better_of(probe, {"loss": 0.6, "accuracy": 0.90}, 20) == "probe"
-    assert better_of({"loss": 0.5}, {"loss": float("nan")}, 20) == "probe"
-    assert better_of({"loss": 0.5}, {"loss": 0.2}, 20) == "finetune"  # regression: the loss
+def score(loss, correct):
+    correct = np.array(correct, dtype=bool)
+    return {"loss": loss, "accuracy": correct.mean(), "correct": correct}
+
+
+def test_better_of_needs_clearly_more_right_images():
+    base = [True] * 90 + [False] * 10
+    probe = score(0.5, base)
+    # Right on 4 more images and wrong on none the probe got: clearly better (4 > 3.3).
+    assert better_of(probe, score(0.9, [True] * 94 + [False] * 6)) == "finetune"
+    # 4 more right, 2 others wrong: net +2 of 6 discordant images is noise (2 < 4.0).
+    mixed = [True] * 88 + [False] * 2 + [True] * 6 + [False] * 4
+    assert better_of(probe, score(0.1, mixed)) == "probe"
+    # The same images right: the probe stays, whatever the loss.
+    assert better_of(probe, score(0.1, base)) == "probe"
+    assert better_of(probe, score(0.5, [True] * 80 + [False] * 20)) == "probe"
+    assert better_of(probe, score(float("nan"), [True] * 100)) == "probe"
+
+
+def test_better_of_regression_takes_the_lower_loss():
+    assert better_of({"loss": 0.5}, {"loss": 0.2}) == "finetune"
+    assert better_of({"loss": 0.2}, {"loss": 0.5}) == "probe"
+    assert better_of({"loss": 0.5}, {"loss": float("nan")}) == "probe"
 
 
 # ---------------------------------------------------------------------------- 'auto' settings

@@ -84,11 +84,12 @@ def compare(X, y, models=None, *, task=None, cv=5, scoring=None, random_state=0,
         * ``'cnn'``: :class:`~skcnn.CNNClassifier` from scratch, two 3x3
           convolution blocks with 'same' padding (so 8x8 digits work),
           BatchNorm, 15 epochs (3 with ``quick``), on images up to 32x32;
-        * ``'finetuned'``: :class:`~skcnn.FineTunedClassifier` on ``backbone``.
-          On the CPU light on purpose: small inputs (32 px for images up to
-          16 px, 64 up to 32 px, else 96), the last two stages and the head
-          trained for 2 epochs (1 with ``quick``). On CUDA: the whole network,
-          6 epochs, the features' input size;
+        * ``'finetuned'``: :class:`~skcnn.FineTunedClassifier` on ``backbone``
+          with its default recipe (a linear probe on the backbone's features,
+          fine-tuning of the whole network from it, and the better of the two
+          on an internal validation split; epochs and augmentation sized by the
+          number of images and the device), at the input size of the
+          pretrained features below (1 epoch with ``quick``);
         * ``'features+svc'``, ``'features+logreg'``, ``'features+xgboost'``:
           ``SVC()``, ``StandardScaler + LogisticRegression`` and
           ``XGBClassifier`` on pretrained features of ``backbone``

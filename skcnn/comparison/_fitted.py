@@ -78,3 +78,19 @@ def device_of(estimator):
     if hasattr(estimator, "get_booster"):
         return str(estimator.get_params().get("device") or "cpu")
     return "cpu"
+
+
+def training_of(estimator):
+    """What a fitted network trained with, for the table: ``'6 ep 224px, kept probe'``
+    (epochs, input size, and the fine-tuning recipe's choice), or '' for other models."""
+    if not hasattr(estimator, "history_"):  # not one of skcnn's networks
+        return ""
+    n_iter = estimator.n_iter_
+    recipe = getattr(estimator, "recipe_", None) or {}
+    size = recipe.get("input_size")
+    if size is None and getattr(estimator, "input_shape_", None) is not None:
+        size = "x".join(map(str, estimator.input_shape_[1:]))
+    text = f"{n_iter} ep" + (f" {size}px" if size else "")
+    if any(phase.get("phase") == "choose" for phase in recipe.get("phases", ())):
+        text += f", kept {recipe['chosen']}"
+    return text

@@ -133,16 +133,6 @@ def feature_input_size(side, quick):
     return 128 if quick else None
 
 
-def _finetune_input_size(side, quick, cuda):
-    if cuda:
-        return feature_input_size(side, quick) or 224
-    if side is not None and side <= 16:
-        return 32
-    if side is not None and side <= 32:
-        return 32 if quick else 64
-    return 64 if quick else 96
-
-
 # --------------------------------------------------------------------------- the built-in models
 
 
@@ -184,18 +174,13 @@ def _cnn(*, device, quick, random_state, **_):
 def _finetuned(*, side, device, quick, random_state, backbone, **_):
     from ..pretrained.finetune import FineTunedClassifier
 
-    cuda = device.type == "cuda"
-    if cuda:
-        settings = dict(unfreeze="all", freeze_epochs=1, max_epochs=2 if quick else 6,
-                        learning_rate=1e-3, batch_size=64)
-    else:
-        # Only the last two stages train, so an epoch costs little more
-        # than a forward pass; a larger rate makes up for few epochs.
-        settings = dict(unfreeze=2, freeze_epochs=0, max_epochs=1 if quick else 2,
-                        learning_rate=3e-3, batch_size=64)
+    # The default recipe (linear probe, fine-tuning from it, the better of the two kept;
+    # epochs and augmentation sized by the data and the device), at the input size of the
+    # pretrained features: its probe is then the features + logreg row of the table.
     estimator = FineTunedClassifier(
-        backbone=backbone, input_size=_finetune_input_size(side, quick, cuda),
-        device=str(device), random_state=random_state, verbose=0, **settings)
+        backbone=backbone, input_size=feature_input_size(side, quick) or 224,
+        device=str(device), random_state=random_state, verbose=0,
+        **({"max_epochs": 1} if quick else {}))
     return ModelSpec(estimator, "raw")
 
 

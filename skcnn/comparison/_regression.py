@@ -201,8 +201,6 @@ def resolve_regression_models(models):
 
 def default_regression_models(names, *, side, device, quick, random_state, backbone, n_jobs):
     """The built-in regression models ``names``, configured as their classifiers are."""
-    from ._models import _finetune_input_size
-
     specs = {}
     for name in names:
         kind, _, model = name.partition("+")
@@ -221,6 +219,19 @@ def default_regression_models(names, *, side, device, quick, random_state, backb
     return specs
 
 
+def _finetune_input_size(side, quick, cuda):
+    """Input side of the fine-tuned regressor: small on the CPU (32-96 px)."""
+    from ._models import feature_input_size
+
+    if cuda:
+        return feature_input_size(side, quick) or 224
+    if side is not None and side <= 16:
+        return 32
+    if side is not None and side <= 32:
+        return 32 if quick else 64
+    return 64 if quick else 96
+
+
 def _cnn(*, device, quick, random_state):
     from ..scratch import CNNRegressor
     from ._models import ModelSpec
@@ -237,11 +248,13 @@ def _finetuned(*, input_size, device, quick, random_state, backbone):
     from ..pretrained.regressor import FineTunedRegressor
     from ._models import ModelSpec
 
+    # The fixed recipe measured in docs/compare.rst (not the classifier's probe-first one).
+    settings = dict(layer_decay=None, lr_schedule="cosine")
     if device.type == "cuda":
-        settings = dict(unfreeze="all", freeze_epochs=1, max_epochs=2 if quick else 6,
+        settings.update(unfreeze="all", freeze_epochs=1, max_epochs=2 if quick else 6,
                         learning_rate=1e-3, batch_size=64)
-    else:  # light on the CPU, as the fine-tuned classifier
-        settings = dict(unfreeze=2, freeze_epochs=0, max_epochs=1 if quick else 3,
+    else:  # light on the CPU
+        settings.update(unfreeze=2, freeze_epochs=0, max_epochs=1 if quick else 3,
                         learning_rate=3e-3, batch_size=64)
     estimator = FineTunedRegressor(backbone=backbone, input_size=input_size, device=str(device),
                                    random_state=random_state, verbose=0, **settings)

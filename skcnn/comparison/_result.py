@@ -20,10 +20,11 @@ def comparison_table(records, scoring):
 
     columns = (["model"] + [f"{m}_{s}" for m in scoring for s in ("mean", "std")]
                + ["fit_time", "predict_time", "extract_time", "total_time", "images_per_s",
-                  "device", "n_params", "input", "status"])
+                  "device", "n_params", "trained", "input", "status"])
     table = pd.DataFrame.from_records(records).reindex(columns=columns)
+    table["trained"] = [v if isinstance(v, str) else "" for v in table["trained"]]
     for column in columns:
-        if column not in ("model", "device", "input", "status"):
+        if column not in ("model", "device", "trained", "input", "status"):
             table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
     return table
 
@@ -145,6 +146,11 @@ class ComparisonResult:
             header.insert(-1, "given")  # what the budget gave each network, before status
             for row, (_, values) in zip(rows, self.table.iterrows()):
                 row.insert(-1, _given(values))
+        elif "trained" in self.table and (self.table["trained"] != "").any():
+            header.insert(-1, "trained")  # the networks' epochs, input size, recipe choice
+            for row, (_, values) in zip(rows, self.table.iterrows()):
+                row.insert(-1, values["trained"] if isinstance(values["trained"], str)
+                           and values["trained"] else "-")
         return header, rows
 
     def notes(self):
@@ -189,7 +195,7 @@ class ComparisonResult:
         widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
         device = header.index("device")
         left = {0, device, len(header) - 1}  # model, device, status (and given)
-        left |= {i for i, h in enumerate(header) if h == "given"}
+        left |= {i for i, h in enumerate(header) if h in ("given", "trained")}
 
         def line(cells):
             return "  ".join(c.ljust(w) if i in left else c.rjust(w)
@@ -212,7 +218,7 @@ class ComparisonResult:
             return str(cell).replace("|", "\\|").replace("\n", " ")
 
         device = header.index("device")
-        right = [i not in (0, device, len(header) - 1) and header[i] != "given"
+        right = [i not in (0, device, len(header) - 1) and header[i] not in ("given", "trained")
                  for i in range(len(header))]
         lines = ["| " + " | ".join(esc(h) for h in header) + " |",
                  "|" + "|".join("---:" if r else ":---" for r in right) + "|"]

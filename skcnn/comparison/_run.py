@@ -14,7 +14,7 @@ import traceback
 
 import numpy as np
 
-from ._fitted import count_parameters, device_of
+from ._fitted import count_parameters, device_of, training_of
 from ._inputs import preparing
 
 __all__ = ["Logger", "run_models", "run_folds"]
@@ -140,6 +140,7 @@ def _summary(folds, scores, splits, prep_seconds, n):
         "images_per_s": 1.0 / seconds_per_image if seconds_per_image > 0 else float("nan"),
         "device": device_of(model),
         "n_params": count_parameters(model),
+        "trained": training_of(model),
         "status": "ok",
     })
     return record

@@ -135,6 +135,10 @@ FINETUNE_CONSTRAINTS = {
 class FineTuningMixin:
     """The pretrained network and its fine-tuning recipe (a mixin for the estimators)."""
 
+    #: Train a head alone on features computed once (False: run the backbone every epoch,
+    #: as before; benchmarks/finetune_throughput.py measures the difference).
+    _cache_head_features = True
+
     def _plugin_resolvers(self):
         return {"backbone": resolve_backbone}
 
@@ -267,7 +271,7 @@ class FineTuningMixin:
     def _head_from_features(self):
         """True when only the head trains and the frozen backbone's output cannot change
         between epochs (BatchNorm frozen, no augmentation): its features are computed once."""
-        return (self.unfreeze == "head" and self.bn == "frozen"
+        return (self._cache_head_features and self.unfreeze == "head" and self.bn == "frozen"
                 and self._augmentation_choice(torch.zeros(1, 1, 8, 8)) is None)
 
     # ------------------------------------------------------------------ the recipe
@@ -289,13 +293,15 @@ class FineTuningMixin:
         n_images = len(images)
         all_images = np.arange(n_images)
         fit_idx, valid_idx = all_images, None
-        if probe or validate:  # the probe is chosen or not on held-out training images
+        if validate or (probe and n_images >= 2):  # the probe's choice needs held-out images
             fit_idx, valid_idx = self._validation_indices(n_images, targets.stratify, seed)
         recipe = self._recipe_settings(self._resolve_epochs(epochs, len(fit_idx)),
                                        self._training_augmentation(images))
         features = self._trunk_features(net, images, device)
         recipe["phases"].append({"phase": "features", "images": describe_indices(all_images)})
-        criterion = self._criterion()(reduction="none", **self._criterion_kwargs())
+        # The probe and the choice use the plain loss (no label smoothing): the probe is
+        # then scikit-learn's logistic regression, and the two are scored alike.
+        criterion = self._criterion()(reduction="none")
         head = net.module_.head
         if probe:
             probe_score, probe_state, probe_l2 = self._fit_probe(
@@ -316,7 +322,7 @@ class FineTuningMixin:
                 device=device, augment=augment, early_stopping=validate, partial=False,
                 resume=False, progress=progress)
         recipe["phases"].append(self._finetune_phase(fit_idx, trained))
-        if probe and not interrupted:
+        if probe and valid_idx is not None and not interrupted:
             if self._head_from_features():
                 with torch.no_grad():
                     outputs = head.eval()(features[valid_idx].to(device)).cpu()
@@ -326,7 +332,7 @@ class FineTuningMixin:
                                                targets.weight[valid_idx], criterion, self._task())
             recipe["phases"].append({"phase": "choose", "images": describe_indices(valid_idx),
                                      "probe": probe_score, "finetune": finetuned_score})
-            recipe["chosen"] = better_of(probe_score, finetuned_score, len(valid_idx))
+            recipe["chosen"] = better_of(probe_score, finetuned_score)
             if recipe["chosen"] == "probe":
                 if trunk_before is not None:
                     net.module_.trunk.load_state_dict(trunk_before)
@@ -373,21 +379,23 @@ class FineTuningMixin:
         """Fit the head on the features of ``fit_idx``; its validation score and weights."""
         head.cpu()
         strength = {}
-        if self._task() == "regression":  # ridge: its penalty matters, chosen by GCV
+        if self._task() == "regression" and len(fit_idx) >= 3:  # ridge: its penalty matters
             strength["l2"], strength["ridge_alpha"] = ridge_strength(
                 features[fit_idx], targets.values[fit_idx], targets.weight[fit_idx])
         with seeded(seed, device):
             n_iter = fit_head(head, features[fit_idx], targets.values[fit_idx],
                               targets.weight[fit_idx], criterion, l2=strength.get("l2"))
-        with torch.no_grad():
-            outputs = head.eval()(features[valid_idx])
-        score = validation_score(outputs, targets.values[valid_idx], targets.weight[valid_idx],
-                                 criterion, self._task())
+        phase = {"phase": "probe", "images": describe_indices(fit_idx),
+                 "lbfgs_evaluations": int(n_iter), **strength}
+        score = None
+        if valid_idx is not None:
+            with torch.no_grad():
+                outputs = head.eval()(features[valid_idx])
+            score = validation_score(outputs, targets.values[valid_idx],
+                                     targets.weight[valid_idx], criterion, self._task())
+            phase.update(validation_images=describe_indices(valid_idx), score=score)
         head.to(device)
-        recipe["phases"].append({"phase": "probe", "images": describe_indices(fit_idx),
-                                 "lbfgs_evaluations": int(n_iter), **strength,
-                                 "validation_images": describe_indices(valid_idx),
-                                 "score": score})
+        recipe["phases"].append(phase)
         return score, parameter_snapshot(head), strength.get("l2")
 
     def _train_head_on_features(self, net, features, targets, fit_idx, valid_idx, *, epochs,
@@ -416,7 +424,7 @@ class FineTuningMixin:
         choose = [p for p in recipe["phases"] if p["phase"] == "choose"]
         if choose:
             def show(score):
-                return ", ".join(f"{k} {v:.4f}" for k, v in score.items())
+                return ", ".join(f"{k} {v:.4f}" for k, v in score.items() if k != "correct")
             parts.append(f"validation: probe {show(choose[0]['probe'])}; fine-tuned "
                          f"{show(choose[0]['finetune'])} -> keeps the {chosen}")
         print("; ".join(parts), flush=True)
@@ -520,7 +528,8 @@ class FineTunedClassifier(FineTuningMixin, BaseImageClassifier):
     n_stages_ : int
     """
 
-    _parameter_constraints = {**TRAINING_CONSTRAINTS, **FINETUNE_CONSTRAINTS}
+    _parameter_constraints = {**TRAINING_CONSTRAINTS, **FINETUNE_CONSTRAINTS,
+                              "label_smoothing": [Interval(Real, 0, 1, closed="left")]}
 
     def __init__(self, *, backbone="efficientnet_lite0", input_size=None, head_hidden_units=(),
                  dropout="auto", unfreeze="all", freeze_epochs="probe", backbone_lr_mult=0.1,
@@ -528,7 +537,8 @@ class FineTunedClassifier(FineTuningMixin, BaseImageClassifier):
                  lr_schedule="onecycle", weight_decay=0.01, momentum=0.9, batch_size=32,
                  max_epochs="auto", early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, tol=1e-4, augment="auto", tta=0, class_weight=None,
-                 threshold=0.5, warm_start=False, callbacks=None, device="auto", precision="auto",
+                 threshold=0.5, label_smoothing=0.0, warm_start=False, callbacks=None,
+                 device="auto", precision="auto",
                  num_workers="auto",
                  random_state=None, verbose=1,
                  runtime="torch"):
@@ -556,6 +566,7 @@ class FineTunedClassifier(FineTuningMixin, BaseImageClassifier):
         self.tta = tta
         self.class_weight = class_weight
         self.threshold = threshold
+        self.label_smoothing = label_smoothing
         self.warm_start = warm_start
         self.callbacks = callbacks
         self.device = device
@@ -564,6 +575,17 @@ class FineTunedClassifier(FineTuningMixin, BaseImageClassifier):
         self.random_state = random_state
         self.verbose = verbose
         self.runtime = runtime
+
+    def _criterion_kwargs(self):
+        return _smoothing_kwargs(self)
+
+def _smoothing_kwargs(estimator):
+    """``criterion__label_smoothing`` of a single-label classifier (none for multi-label)."""
+    smoothing = getattr(estimator, "label_smoothing", 0.0)
+    if smoothing and not estimator._is_multilabel():
+        return {"label_smoothing": float(smoothing)}
+    return {}
+
 
 def _source_shape(items, kind):
     """``(C, H, W)`` of the images as given (what ``augment='auto'`` looks at): of the

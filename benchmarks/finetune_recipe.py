@@ -84,9 +84,12 @@ def main():
     if recipe is not None:
         print("recipe_:", {k: v for k, v in recipe.items() if k != "phases"})
         for phase in recipe["phases"]:
-            print("  ", phase["phase"], f"on {len(phase['images'])} images",
-                  {k: v for k, v in phase.items() if k not in ("phase", "images")
-                   and not k.endswith("images")})
+            details = {k: v for k, v in phase.items()
+                       if k not in ("phase", "images") and not k.endswith("images")}
+            for key, value in details.items():  # scores: without the per-image 'correct'
+                if isinstance(value, dict):
+                    details[key] = {k: round(v, 4) for k, v in value.items() if k != "correct"}
+            print("  ", phase["phase"], f"on {len(phase['images'])} images", details)
     if probe_acc is not None:
         print(f"fine-tuned - probe: {100 * (acc - probe_acc):+.1f} points "
               "(goal >= 0, aim +1)")

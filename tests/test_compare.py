@@ -525,3 +525,28 @@ def test_compare_takes_paths_in_any_container(tmp_path):
     for container in (pd.Series(paths), pd.DataFrame({"path": paths}), np.array(paths)):
         result = compare(container, y, models=["pixels+svc"], cv=2, verbose=0)
         assert result.table["status"].tolist() == ["ok"], type(container).__name__
+
+
+# --------------------------------------------------------------------------- the fine-tuned model
+def test_finetuned_model_runs_the_default_recipe():
+    def spec(side, device="cpu", quick=False):
+        return models_module.default_models(
+            ["finetuned"], side=side, device=torch.device(device), quick=quick, random_state=0,
+            backbone="efficientnet_lite0", n_jobs=None)["finetuned"].estimator
+
+    photos = spec(None)
+    assert photos.freeze_epochs == "probe" and photos.max_epochs == "auto"
+    assert photos.input_size == 224  # as the pretrained features: its probe is features+logreg
+    assert (spec(8).input_size, spec(8).max_epochs) == (32, 2)  # small images on a CPU
+    assert (spec(8, device="cuda").max_epochs) == "auto"
+    assert spec(8, device="cuda").input_size == 64
+    assert spec(None, quick=True).max_epochs == 1
+
+
+def test_finetuned_row_says_which_model_it_kept(digits150):
+    X, y = digits150
+    res = compare(X, y, ["finetuned"], cv=2, quick=True, verbose=0)
+    trained = res.table.set_index("model").loc["finetuned", "trained"]
+    assert trained.startswith("1 ep 32px, kept ")
+    assert trained.split("kept ")[1] in ("probe", "finetune")
+    assert res.table.loc[0, "accuracy_mean"] > 0.5

@@ -314,3 +314,26 @@ def test_regressor_probe_then_finetune(lfw):
     assert "accuracy" not in probe["score"] and probe["ridge_alpha"] > 0  # chosen by GCV
     assert reg.recipe_["augment"] is None  # regression: a crop may change the target
     assert reg.score(X[test], y[test]) > 0.2  # (a ridge on the same features: 0.16)
+
+
+# ---------------------------------------------------------------------------- saving
+def test_default_estimators_save_and_load_with_their_recipe(default_fit, faces, tmp_path):
+    """recipe_ holds data only (the augmentation as text), so skcnn.save stores the default
+    FineTunedClassifier and CNNClassifier (it refused both when recipe_ held the callable)."""
+    import skcnn
+    from skcnn import CNNClassifier
+
+    X, y = faces
+    skcnn.save(default_fit, tmp_path / "finetuned.skcnn")
+    back = skcnn.load(tmp_path / "finetuned.skcnn")
+    assert back.recipe_["chosen"] == default_fit.recipe_["chosen"]
+    assert back.recipe_["augment"] == default_fit.recipe_["augment"] == \
+        "RandomShift(max_shift=(3, 3), flip=False)"  # 25x25 grayscale, input 32: 32/12 pixels
+    np.testing.assert_array_equal(back.recipe_["phases"][1]["images"],
+                                  default_fit.recipe_["phases"][1]["images"])
+    np.testing.assert_allclose(back.predict_proba(X), default_fit.predict_proba(X), atol=1e-6)
+
+    cnn = CNNClassifier(max_epochs=1, verbose=0, random_state=0).fit(X, y)
+    skcnn.save(cnn, tmp_path / "cnn.skcnn")
+    assert skcnn.load(tmp_path / "cnn.skcnn").recipe_ == cnn.recipe_
+    assert cnn.recipe_["augment"] == "RandomShift(max_shift=(2, 2), flip=False)"

@@ -18,7 +18,8 @@ Presets
 import torch
 from torchvision.transforms import v2
 
-__all__ = ["AUGMENT_PRESETS", "make_augmentation", "BatchAugmenter", "check_augment"]
+__all__ = ["AUGMENT_PRESETS", "make_augmentation", "BatchAugmenter", "check_augment",
+           "describe_augmentation"]
 
 AUGMENT_PRESETS = ("light", "standard")
 
@@ -102,3 +103,11 @@ def make_augmentation(augment, image_size):
     if isinstance(augment, str):
         return BatchAugmenter(_preset(augment, tuple(image_size)))
     return BatchAugmenter(augment)
+
+
+def describe_augmentation(augment):
+    """What a fitted estimator's ``recipe_`` records for ``augment``: None, a preset's name,
+    or the repr of a callable (text, so that :func:`skcnn.save` can store it as data)."""
+    if augment is None or isinstance(augment, str):
+        return augment
+    return repr(augment)

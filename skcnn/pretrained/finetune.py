@@ -13,7 +13,7 @@ from .._batches import TensorBatches
 from .._progress import tqdm
 from .._sklearn_compat import Interval, StrOptions
 from ..base import OPTIMIZERS, TRAINING_CONSTRAINTS, BaseImageClassifier
-from ..data.augment import AUGMENT_PRESETS, make_augmentation
+from ..data.augment import AUGMENT_PRESETS, describe_augmentation, make_augmentation
 from ..data.inputs import image_input
 from ..data.transforms import ImageItems, PilPreprocess, prepare_tensor
 from ..plugins import BackbonePlugin
@@ -284,7 +284,7 @@ class FineTuningMixin:
                 validate=validate, partial=partial, progress=progress)
             if not resume:  # (a warm start keeps the recipe of the fit it continues)
                 net = fitted["net_"]
-                fitted["recipe_"] = self._recipe_settings(net.max_epochs, net.augment)
+                fitted["recipe_"] = self._recipe_settings(net.max_epochs)
                 fitted["recipe_"]["phases"].append(self._finetune_phase(None, fitted))
             return fitted, interrupted
         images, targets = self._fit_inputs(X, y, sample_weight, classes=classes, resume=False,
@@ -295,8 +295,7 @@ class FineTuningMixin:
         fit_idx, valid_idx = all_images, None
         if validate or (probe and n_images >= 2):  # the probe's choice needs held-out images
             fit_idx, valid_idx = self._validation_indices(n_images, targets.stratify, seed)
-        recipe = self._recipe_settings(self._resolve_epochs(epochs, len(fit_idx)),
-                                       self._training_augmentation(images))
+        recipe = self._recipe_settings(self._resolve_epochs(epochs, len(fit_idx)))
         features = self._trunk_features(net, images, device)
         recipe["phases"].append({"phase": "features", "images": describe_indices(all_images)})
         # The probe and the choice use the plain loss (no label smoothing): the probe is
@@ -309,7 +308,7 @@ class FineTuningMixin:
             trunk_before = (None if self._head_from_features()
                             else parameter_snapshot(net.module_.trunk))
 
-        epochs, augment = recipe["max_epochs"], recipe["augment"]
+        epochs, augment = recipe["max_epochs"], self._training_augmentation(images)
         if self._head_from_features():
             trained, interrupted = self._train_head_on_features(
                 net, features, targets, fit_idx, valid_idx if validate else None,
@@ -323,37 +322,49 @@ class FineTuningMixin:
                 resume=False, progress=progress)
         recipe["phases"].append(self._finetune_phase(fit_idx, trained))
         if probe and valid_idx is not None and not interrupted:
-            if self._head_from_features():
-                with torch.no_grad():
-                    outputs = head.eval()(features[valid_idx].to(device)).cpu()
-            else:
-                outputs = net.predict_logits(images[valid_idx])
-            finetuned_score = validation_score(outputs, targets.values[valid_idx],
-                                               targets.weight[valid_idx], criterion, self._task())
-            recipe["phases"].append({"phase": "choose", "images": describe_indices(valid_idx),
-                                     "probe": probe_score, "finetune": finetuned_score})
-            recipe["chosen"] = better_of(probe_score, finetuned_score)
-            if recipe["chosen"] == "probe":
-                if trunk_before is not None:
-                    net.module_.trunk.load_state_dict(trunk_before)
-                head.load_state_dict(probe_state)
-                with seeded(seed, device):  # refit on every training image of the fit
-                    fit_head(head.cpu(), features, targets.values, targets.weight, criterion,
-                             l2=probe_l2)
-                head.to(device)
-                recipe["phases"].append({"phase": "refit probe",
-                                         "images": describe_indices(all_images)})
+            self._keep_better(net, images, features, targets, valid_idx, criterion, recipe,
+                              probe=(probe_score, probe_state, probe_l2),
+                              trunk_before=trunk_before, seed=seed, device=device)
         fitted.update(trained)
         fitted["recipe_"] = recipe
         if self.verbose:
             self._print_recipe(recipe)
         return fitted, interrupted
 
-    def _recipe_settings(self, epochs, augment):
-        """The start of ``recipe_``: the resolved settings of a fresh fit."""
-        return {"input_size": int(np.atleast_1d(self.preprocess_.input_size)[-1]),
-                "max_epochs": int(epochs),
-                "augment": augment, "dropout": self._head_dropout(),
+    def _keep_better(self, net, images, features, targets, valid_idx, criterion, recipe, *,
+                     probe, trunk_before, seed, device):
+        """Score the fine-tuned network on the validation images and keep it, or go back
+        to the probe (pretrained backbone, probe refitted on every training image)."""
+        probe_score, probe_state, probe_l2 = probe
+        head = net.module_.head
+        if self._head_from_features():
+            with torch.no_grad():
+                outputs = head.eval()(features[valid_idx].to(device)).cpu()
+        else:
+            outputs = net.predict_logits(images[valid_idx])
+        finetuned_score = validation_score(outputs, targets.values[valid_idx],
+                                           targets.weight[valid_idx], criterion, self._task())
+        recipe["phases"].append({"phase": "choose", "images": describe_indices(valid_idx),
+                                 "probe": probe_score, "finetune": finetuned_score})
+        recipe["chosen"] = better_of(probe_score, finetuned_score)
+        if recipe["chosen"] != "probe":
+            return
+        if trunk_before is not None:
+            net.module_.trunk.load_state_dict(trunk_before)
+        head.load_state_dict(probe_state)
+        with seeded(seed, device):  # refit on every training image of the fit
+            fit_head(head.cpu(), features, targets.values, targets.weight, criterion,
+                     l2=probe_l2)
+        head.to(device)
+        recipe["phases"].append({"phase": "refit probe",
+                                 "images": describe_indices(np.arange(len(images)))})
+
+    def _recipe_settings(self, epochs):
+        """The start of ``recipe_``: the resolved settings of a fresh fit (data only)."""
+        size = int(np.atleast_1d(self.preprocess_.input_size)[-1])
+        augment = self._augmentation_choice(torch.zeros((1, 3, size, size)))
+        return {"input_size": size, "max_epochs": int(epochs),
+                "augment": describe_augmentation(augment), "dropout": self._head_dropout(),
                 "learning_rate": (OPTIMIZERS[self.optimizer][1] if self.learning_rate is None
                                   else self.learning_rate),
                 "lr_schedule": self.lr_schedule, "chosen": "finetune", "phases": []}
@@ -420,7 +431,7 @@ class FineTuningMixin:
     def _print_recipe(self, recipe):
         chosen = recipe["chosen"]
         parts = [f"{type(self).__name__}: {recipe['max_epochs']} epoch(s)",
-                 f"augment={recipe['augment']!r}"]
+                 f"augment={recipe['augment']}"]
         choose = [p for p in recipe["phases"] if p["phase"] == "choose"]
         if choose:
             def show(score):

@@ -12,7 +12,7 @@ from torch import nn
 from .._constraints import SIZES
 from .._sklearn_compat import Interval, StrOptions
 from ..data.arrays import DATA_FORMATS
-from ..data.augment import AUGMENT_PRESETS, make_augmentation
+from ..data.augment import AUGMENT_PRESETS, describe_augmentation, make_augmentation
 from ..data.inputs import image_input
 from ..exceptions import InputError
 from ..plugins import ArchitecturePlugin
@@ -231,6 +231,6 @@ class ScratchNetworkMixin:
             recipe["pools"] = tuple(p for _, p in plugin.stage_filters(*shape[1:]))
         else:
             recipe["filters"] = self.filters
-        recipe["augment"] = self._augmentation_choice(images)
+        recipe["augment"] = describe_augmentation(self._augmentation_choice(images))
         recipe["max_epochs"] = net.max_epochs if net is not None else epochs
         return recipe

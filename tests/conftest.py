@@ -45,6 +45,17 @@ def small_digits(digits8):
     return X[:300], y[:300], X[300:500], y[300:500]
 
 
+@pytest.fixture(scope="session")
+def lfw():
+    """scikit-image's 200 LFW images (float64 in [0, 1], 25x25) and labels (1 face, 0
+    non-face)."""
+    from skimage.data import lfw_subset
+
+    X = lfw_subset()
+    y = np.r_[np.ones(100, dtype=int), np.zeros(100, dtype=int)]
+    return X, y
+
+
 @pytest.fixture
 def rng():
     return np.random.RandomState(0)

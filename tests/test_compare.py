@@ -537,7 +537,7 @@ def test_finetuned_model_runs_the_default_recipe():
     photos = spec(None)
     assert photos.freeze_epochs == "probe" and photos.max_epochs == "auto"
     assert photos.input_size == 224  # as the pretrained features: its probe is features+logreg
-    assert (spec(8).input_size, spec(8).max_epochs) == (32, 2)  # small images on a CPU
+    assert (spec(8).input_size, spec(8).max_epochs, spec(8).unfreeze) == (32, 2, 2)  # CPU
     assert (spec(8, device="cuda").max_epochs) == "auto"
     assert spec(8, device="cuda").input_size == 64
     assert spec(None, quick=True).max_epochs == 1

@@ -35,16 +35,6 @@ LABELS = np.array(["other", "face"])  # 0 -> non-face, 1 -> face
 
 # ---------------------------------------------------------------------------- data
 @pytest.fixture(scope="module")
-def lfw():
-    """The 200 LFW images (float64 in [0, 1], 25x25) and labels (1 face, 0 non-face)."""
-    from skimage.data import lfw_subset
-
-    X = lfw_subset()
-    y = np.r_[np.ones(100, dtype=int), np.zeros(100, dtype=int)]
-    return X, y
-
-
-@pytest.fixture(scope="module")
 def small(lfw):
     """16 faces and 16 non-faces, interleaved, with string labels."""
     X, y = lfw

@@ -31,15 +31,6 @@ FAST = dict(input_size=32, max_epochs=1, batch_size=16, num_workers=0, verbose=0
 
 
 @pytest.fixture(scope="module")
-def lfw():
-    from skimage.data import lfw_subset
-
-    X = lfw_subset()
-    y = np.r_[np.ones(100, dtype=int), np.zeros(100, dtype=int)]
-    return X, y
-
-
-@pytest.fixture(scope="module")
 def faces(lfw):
     """40 faces and 40 non-faces, interleaved."""
     X, y = lfw

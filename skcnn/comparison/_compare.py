@@ -90,7 +90,7 @@ def compare(X, y, models=None, *, task=None, cv=5, scoring=None, random_state=0,
           on an internal validation split; epochs and augmentation sized by the
           number of images and the device), at the input size of the
           pretrained features below (on a CPU, images up to 32 px: 32 px and
-          2 epochs; 1 epoch with ``quick``);
+          2 epochs of the last two stages; 1 epoch with ``quick``);
         * ``'features+svc'``, ``'features+logreg'``, ``'features+xgboost'``:
           ``SVC()``, ``StandardScaler + LogisticRegression`` and
           ``XGBClassifier`` on pretrained features of ``backbone``

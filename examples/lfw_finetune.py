@@ -6,10 +6,12 @@
 * an RBF SVC on the raw pixels,
 * PretrainedFeatures (EfficientNet-Lite0, ImageNet weights that ship with skcnn's
   dependencies) + StandardScaler + LogisticRegression,
-* FineTunedClassifier, the documented configuration: EfficientNet-Lite0 fed
-  96x96, one epoch training the new head alone, then the whole backbone at a
-  tenth of the head's learning rate with frozen BatchNorm statistics, AdamW
-  with cosine decay, 'standard' augmentation, 6 epochs in all.
+* FineTunedClassifier, the default recipe at 96x96 with 'standard'
+  augmentation: a linear probe on the backbone's features, then the whole
+  network fine-tuned from it (the backbone at a tenth of the head's learning
+  rate with layer decay and frozen BatchNorm statistics, AdamW with warm-up and
+  cosine decay, 6 epochs), keeping the better of the two on a validation split
+  of each training fold.
 
 About 10 minutes on 2 CPU cores; seconds on a GPU.
 

@@ -116,7 +116,8 @@ def test_finetuned_regressor_on_digits(ink):
     # A frozen ImageNet backbone on 8x8 digits at 16 px: the contract and that the head
     # learns (accuracy of fine-tuning on real images is tested in tests/test_finetune.py).
     reg = FineTunedRegressor(input_size=16, max_epochs=4, batch_size=16, learning_rate=3e-2,
-                             unfreeze="head", dropout=0.0, lr_schedule="constant",
+                             unfreeze="head", freeze_epochs=0, dropout=0.0,
+                             lr_schedule="constant",
                              num_workers=0, verbose=0, random_state=0)
     reg.fit(X[:96], y[:96, 0])
     assert np.all(np.diff(reg.loss_curve_) < 0)

@@ -255,18 +255,17 @@ class FineTuningMixin:
                                      int(images.shape[-1]), self.device_, self._task())
 
     def _training_augmentation(self, inputs):
-        choice = self._augmentation_choice(inputs)
-        if choice is None or isinstance(choice, str):
-            return make_augmentation(choice, inputs.shape[2:])
-        return choice
+        if isinstance(self.augment, str) and self.augment == "auto":
+            choice = self._augmentation_choice(inputs)
+            return choice  # None or a batch augmentation
+        # A preset or the user's callable, applied image by image.
+        return make_augmentation(self.augment, inputs.shape[2:])
 
     def _tta_augmentation(self, inputs):
-        choice = self._augmentation_choice(inputs)
         if isinstance(self.augment, str) and self.augment == "auto":
-            choice = None  # training crops may be smaller than the input: 'light' views
-        if choice is None or isinstance(choice, str):
-            return make_augmentation(choice or "light", inputs.shape[2:])
-        return choice
+            # (training crops may be smaller than the input): 'light' views
+            return make_augmentation("light", inputs.shape[2:])
+        return make_augmentation(self.augment or "light", inputs.shape[2:])
 
     def _head_from_features(self):
         """True when only the head trains and the frozen backbone's output cannot change

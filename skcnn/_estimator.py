@@ -444,7 +444,7 @@ class BaseImageEstimator(AllOrNothingFitMixin, NamedPluginParamsMixin, BaseEstim
         return net, seed, str(device), fitted
 
     def _run_training(self, net, train_data, valid_data, *, epochs, seed, device, augment,
-                      early_stopping, partial, resume, progress, desc=None):
+                      early_stopping, partial, resume, progress):
         """Train ``net`` for ``epochs`` epochs on ``train_data``, scored each epoch on
         ``valid_data`` when given (early stopping on it with ``early_stopping``).
 
@@ -463,7 +463,7 @@ class BaseImageEstimator(AllOrNothingFitMixin, NamedPluginParamsMixin, BaseEstim
         callbacks += self._extra_callbacks(net, epochs, steps_per_epoch, partial, resume)
         if self.verbose:
             callbacks.append(("progress", EpochProgressBar(
-                total=epochs, desc=desc or type(self).__name__)))
+                total=epochs, desc=type(self).__name__)))
         callbacks += self._user_callbacks(callbacks)
         net.callbacks = callbacks
         net.initialize_callbacks()

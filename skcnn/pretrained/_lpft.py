@@ -26,8 +26,8 @@ from torch import nn
 
 from ..scratch._recipe import RandomShift
 
-__all__ = ["trunk_features", "fit_head", "ridge_strength", "head_loss", "validation_score", "better_of",
-           "RandomResizedCropFlip", "auto_finetune_epochs", "auto_finetune_augment",
+__all__ = ["trunk_features", "fit_head", "ridge_strength", "head_loss", "validation_score",
+           "better_of", "RandomResizedCropFlip", "auto_finetune_epochs", "auto_finetune_augment",
            "parameter_snapshot", "describe_indices", "PROBE_C", "CPU_TRAIN_SIZE"]
 
 #: Inverse L2 strength of the probe, as scikit-learn's ``C`` (its default, 1).
@@ -178,8 +178,8 @@ def better_of(probe, finetuned):
     if "correct" in probe:
         wins = int(np.sum(finetuned["correct"] & ~probe["correct"]))
         losses = int(np.sum(probe["correct"] & ~finetuned["correct"]))
-        clearly = wins - losses > _Z_ONE_SIDED * math.sqrt(wins + losses)
-        return "finetune" if wins > losses and clearly else "probe"
+        clearly = wins - losses > _Z_ONE_SIDED * math.sqrt(wins + losses)  # (so wins > losses)
+        return "finetune" if clearly else "probe"
     return "finetune" if finetuned["loss"] <= probe["loss"] else "probe"
 
 

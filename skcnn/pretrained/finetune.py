@@ -256,8 +256,7 @@ class FineTuningMixin:
 
     def _training_augmentation(self, inputs):
         if isinstance(self.augment, str) and self.augment == "auto":
-            choice = self._augmentation_choice(inputs)
-            return choice  # None or a batch augmentation
+            return self._augmentation_choice(inputs)  # None or a batch augmentation
         # A preset or the user's callable, applied image by image.
         return make_augmentation(self.augment, inputs.shape[2:])
 
@@ -270,14 +269,15 @@ class FineTuningMixin:
     def _head_from_features(self):
         """True when only the head trains and the frozen backbone's output cannot change
         between epochs (BatchNorm frozen, no augmentation): its features are computed once."""
+        # (with unfreeze='head', augment='auto' means no augmentation)
         return (self._cache_head_features and self.unfreeze == "head" and self.bn == "frozen"
-                and self._augmentation_choice(torch.zeros(1, 1, 8, 8)) is None)
+                and (self.augment is None or self.augment == "auto"))
 
     # ------------------------------------------------------------------ the recipe
     def _fit_network(self, X, y, sample_weight, *, epochs, resume, classes, validate, partial,
                      progress):
-        probe = self.freeze_epochs == "probe"
-        if resume or partial or not (probe or self._head_from_features()):
+        probe, cached = self.freeze_epochs == "probe", self._head_from_features()
+        if resume or partial or not (probe or cached):
             fitted, interrupted = super()._fit_network(
                 X, y, sample_weight, epochs=epochs, resume=resume, classes=classes,
                 validate=validate, partial=partial, progress=progress)
@@ -304,11 +304,10 @@ class FineTuningMixin:
         if probe:
             probe_score, probe_state, probe_l2 = self._fit_probe(
                 head, features, targets, fit_idx, valid_idx, criterion, seed, device, recipe)
-            trunk_before = (None if self._head_from_features()
-                            else parameter_snapshot(net.module_.trunk))
+            trunk_before = None if cached else parameter_snapshot(net.module_.trunk)
 
         epochs, augment = recipe["max_epochs"], self._training_augmentation(images)
-        if self._head_from_features():
+        if cached:
             trained, interrupted = self._train_head_on_features(
                 net, features, targets, fit_idx, valid_idx if validate else None,
                 epochs=epochs, seed=seed, device=device, progress=progress)

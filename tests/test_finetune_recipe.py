@@ -177,6 +177,26 @@ def test_probe_matches_logistic_regression_on_standardized_features():
     np.testing.assert_allclose(proba, reference.predict_proba(scaled), atol=1e-4)
 
 
+def test_ridge_probe_matches_scikit_learn_ridge():
+    """With ``ridge_alpha``, a linear head fitted on the squared error is scikit-learn's
+    Ridge(alpha) on standardized features (two outputs), whatever the number of images."""
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(60, 20)) * rng.uniform(0.1, 3, size=20) + 1
+    y = features[:, :2] @ np.array([[1.0, -0.5], [0.3, 2.0]]) + rng.normal(0, 0.1, (60, 2))
+    head = torch.nn.Sequential(torch.nn.Linear(20, 2))
+    fit_head(head, torch.as_tensor(features, dtype=torch.float32),
+             torch.as_tensor(y, dtype=torch.float32), torch.ones(60),
+             torch.nn.MSELoss(reduction="none"), ridge_alpha=5.0)
+    with torch.no_grad():
+        predicted = head(torch.as_tensor(features, dtype=torch.float32)).double().numpy()
+    scaled = StandardScaler().fit_transform(features)
+    reference = Ridge(alpha=5.0).fit(scaled, y).predict(scaled)
+    np.testing.assert_allclose(predicted, reference, atol=1e-3)
+
+
 def score(loss, correct):
     correct = np.array(correct, dtype=bool)
     return {"loss": loss, "accuracy": correct.mean(), "correct": correct}

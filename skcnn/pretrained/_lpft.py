@@ -73,20 +73,19 @@ def _linear_layers(head):
 
 
 def ridge_strength(features, targets, weight):
-    """The L2 strength of a regression probe: the ridge penalty scikit-learn's ``RidgeCV``
+    """The ridge penalty ``alpha`` of a regression probe: what scikit-learn's ``RidgeCV``
     picks by efficient leave-one-out (GCV) on the standardized features, among
-    ``alphas=logspace(-2, 5, 15)``, as ``fit_head``'s ``l2`` (``2 alpha / (n K)``)."""
+    ``alphas=logspace(-2, 5, 15)`` (``fit_head``'s ``ridge_alpha``)."""
     from sklearn.linear_model import RidgeCV
     from sklearn.preprocessing import StandardScaler
 
     X = StandardScaler().fit_transform(features.double().numpy())
-    y = targets.double().numpy()
-    ridge = RidgeCV(alphas=np.logspace(-2, 5, 15)).fit(X, y, sample_weight=weight.numpy())
-    n_outputs = 1 if y.ndim == 1 else y.shape[1]
-    return 2.0 * float(ridge.alpha_) / (len(X) * n_outputs), float(ridge.alpha_)
+    ridge = RidgeCV(alphas=np.logspace(-2, 5, 15)).fit(X, targets.double().numpy(),
+                                                       sample_weight=weight.numpy())
+    return float(ridge.alpha_)
 
 
-def fit_head(head, features, targets, weight, criterion, C=PROBE_C, l2=None,
+def fit_head(head, features, targets, weight, criterion, C=PROBE_C, ridge_alpha=None,
              max_iter=_PROBE_MAX_ITER):
     """Fit ``head`` (in place) on pooled ``features`` by full-batch L-BFGS.
 
@@ -94,8 +93,9 @@ def fit_head(head, features, targets, weight, criterion, C=PROBE_C, l2=None,
     scaling is folded into the first linear layer afterwards, so the head takes the raw
     features. The objective is the engine's weighted loss plus ``||W||^2 / (2 C n)`` over
     the linear layers' weights: for a linear head and cross-entropy, scikit-learn's
-    ``LogisticRegression(C=C)`` objective divided by ``C n``. ``l2`` instead gives the
-    penalty ``l2 / 2 ||W||^2`` directly (see :func:`ridge_strength`).
+    ``LogisticRegression(C=C)`` objective divided by ``C n``. With ``ridge_alpha`` the
+    penalty is ``alpha ||W||^2 / (n K)`` instead (K outputs): for a linear head and the
+    squared error, scikit-learn's ``Ridge(alpha)`` objective divided by ``n K``.
 
     Returns
     -------
@@ -118,7 +118,11 @@ def fit_head(head, features, targets, weight, criterion, C=PROBE_C, l2=None,
     if targets.is_floating_point():
         targets = targets.double()
     weight = weight.double()
-    penalty = l2 / 2.0 if l2 is not None else 1.0 / (2.0 * C * len(features))
+    if ridge_alpha is not None:
+        n_outputs = 1 if targets.ndim == 1 else targets.shape[1]
+        penalty = ridge_alpha / (len(features) * n_outputs)
+    else:
+        penalty = 1.0 / (2.0 * C * len(features))
     optimizer = torch.optim.LBFGS(work.parameters(), lr=1.0, max_iter=max_iter,
                                   history_size=20, line_search_fn="strong_wolfe",
                                   tolerance_grad=1e-7, tolerance_change=1e-10)

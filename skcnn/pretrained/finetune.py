@@ -302,7 +302,7 @@ class FineTuningMixin:
         criterion = self._criterion()(reduction="none")
         head = net.module_.head
         if probe:
-            probe_score, probe_state, probe_l2 = self._fit_probe(
+            probe_score, probe_state, probe_alpha = self._fit_probe(
                 head, features, targets, fit_idx, valid_idx, criterion, seed, device, recipe)
             trunk_before = None if cached else parameter_snapshot(net.module_.trunk)
 
@@ -321,7 +321,7 @@ class FineTuningMixin:
         recipe["phases"].append(self._finetune_phase(fit_idx, trained))
         if probe and valid_idx is not None and not interrupted:
             self._keep_better(net, images, features, targets, valid_idx, criterion, recipe,
-                              probe=(probe_score, probe_state, probe_l2),
+                              probe=(probe_score, probe_state, probe_alpha),
                               trunk_before=trunk_before, seed=seed, device=device)
         fitted.update(trained)
         fitted["recipe_"] = recipe
@@ -333,7 +333,7 @@ class FineTuningMixin:
                      probe, trunk_before, seed, device):
         """Score the fine-tuned network on the validation images and keep it, or go back
         to the probe (pretrained backbone, probe refitted on every training image)."""
-        probe_score, probe_state, probe_l2 = probe
+        probe_score, probe_state, probe_alpha = probe
         head = net.module_.head
         if self._head_from_features():
             with torch.no_grad():
@@ -352,7 +352,7 @@ class FineTuningMixin:
         head.load_state_dict(probe_state)
         with seeded(seed, device):  # refit on every training image of the fit
             fit_head(head.cpu(), features, targets.values, targets.weight, criterion,
-                     l2=probe_l2)
+                     ridge_alpha=probe_alpha)
         head.to(device)
         recipe["phases"].append({"phase": "refit probe",
                                  "images": describe_indices(np.arange(len(images)))})
@@ -389,11 +389,12 @@ class FineTuningMixin:
         head.cpu()
         strength = {}
         if self._task() == "regression" and len(fit_idx) >= 3:  # ridge: its penalty matters
-            strength["l2"], strength["ridge_alpha"] = ridge_strength(
+            strength["ridge_alpha"] = ridge_strength(
                 features[fit_idx], targets.values[fit_idx], targets.weight[fit_idx])
         with seeded(seed, device):
             n_iter = fit_head(head, features[fit_idx], targets.values[fit_idx],
-                              targets.weight[fit_idx], criterion, l2=strength.get("l2"))
+                              targets.weight[fit_idx], criterion,
+                              ridge_alpha=strength.get("ridge_alpha"))
         phase = {"phase": "probe", "images": describe_indices(fit_idx),
                  "lbfgs_evaluations": int(n_iter), **strength}
         score = None
@@ -405,7 +406,7 @@ class FineTuningMixin:
             phase.update(validation_images=describe_indices(valid_idx), score=score)
         head.to(device)
         recipe["phases"].append(phase)
-        return score, parameter_snapshot(head), strength.get("l2")
+        return score, parameter_snapshot(head), strength.get("ridge_alpha")
 
     def _train_head_on_features(self, net, features, targets, fit_idx, valid_idx, *, epochs,
                                 seed, device, progress):

@@ -14,6 +14,7 @@ __all__ = [
     "WeightsUnavailableError",
     "IncompatibleWeightsError",
     "ModelFileError",
+    "FolderBoundaryError",
     "OnnxExportError",
     "DivergenceError",
     "TrainingInterruptedWarning",
@@ -83,6 +84,18 @@ class ModelFileError(_Picklable, ValueError):
     that is not allowed, or holding weights that do not fit the rebuilt network.
 
     The message says what was wrong and what to do.
+    """
+
+
+class FolderBoundaryError(_Picklable, ValueError):
+    """A path read from a folder's own records leads outside that folder.
+
+    The shard indexes of :func:`skcnn.extract_features` and the entries of a
+    feature cache (``PretrainedFeatures(cache=...)``) name files inside their
+    folder. A name with ``..``, an absolute path, or a symbolic link that
+    resolves outside the folder is refused, whatever checksum the record
+    gives (whoever wrote the record could write the checksum too). The
+    message names the entry and the folder.
     """
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import atomic_write
+from .._files import atomic_write, inside_folder
 
 FORMAT_VERSION = 1
 _MANIFEST = "manifest.json"
@@ -127,8 +127,15 @@ def _check_same(output, existing, settings, set_digest, n_unique, shard_size):
 
 
 def _read_index(output, index):
+    """The record of shard ``index``, or ``None`` when it is missing or not JSON.
+
+    Raises :class:`~skcnn.exceptions.FolderBoundaryError` when the index file
+    is a symbolic link that leads outside ``output``.
+    """
+    path = _index_file(output, index)
+    inside_folder(output, f"{_SHARDS}/{path.name}", what=f"the index file of shard {index}")
     try:
-        with open(_index_file(output, index), encoding="utf-8") as file:
+        with open(path, encoding="utf-8") as file:
             return json.load(file)
     except (OSError, ValueError):
         return None
@@ -140,12 +147,18 @@ def _read_shard(output, record, spec, *, verify_only=False, hashed=True):
     The ``.npy`` file is named in the index and read once: checked against
     the recorded SHA-256, then parsed. ``hashed=False`` (with
     ``verify_only``) only checks that the named file is there.
+
+    The name must be a file inside ``output`` (no ``..``, no absolute path,
+    no symbolic link out of it), whatever checksum the index records: who
+    writes an index writes its checksum too.
     """
     if not isinstance(record, dict) or "file" not in record:
         return "not finished"
     if record.get("digest") != spec["digest"]:
         return "for other images"
-    path = Path(output) / _SHARDS / record["file"]
+    name = record["file"]
+    path = inside_folder(output, f"{_SHARDS}/{name}" if isinstance(name, str) else name,
+                         what=f"the index of shard {spec['index']}")
     if not hashed:
         return None if path.is_file() else "missing its .npy file"
     try:

@@ -33,6 +33,12 @@ Files are written to a temporary file in the same folder and moved into place
 with :func:`os.replace`, so readers never see a partial file and processes
 that write the same entry at once (``GridSearchCV(n_jobs=2)``) are safe. The
 folder may be deleted at any time to free space.
+
+Nothing outside the cache folder is read or written through it: an entry, a
+``settings.json`` or a subfolder that is a symbolic link leading out of the
+folder raises :class:`~skcnn.exceptions.FolderBoundaryError` (naming the
+entry and the folder) instead of being followed. The cache folder itself may
+be a link.
 """
 
 import hashlib
@@ -47,7 +53,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .._files import atomic_write
+from .._files import atomic_write, inside_folder
 
 __all__ = [
     "FORMAT_VERSION",
@@ -232,11 +238,13 @@ class FeatureStore:
         of every later run failing on features of the wrong length.
         """
         settings = _canonical(settings)
-        folder = Path(root) / settings_key(settings)
+        key = settings_key(settings)
+        folder = Path(root) / key
+        inside_folder(root, f"{key}/settings.json", what="the feature cache record")
         n = cls._recorded_n_features(folder, settings)
         if n is None:
             return None
-        stored = cls._entry_n_features(folder)
+        stored = cls._entry_n_features(root, folder)
         if stored is None:  # no entry to confirm it: probing costs one image
             return None
         if stored != n:
@@ -264,7 +272,7 @@ class FeatureStore:
             return None
 
     @staticmethod
-    def _entry_n_features(folder):
+    def _entry_n_features(root, folder):
         """The length in the header of one valid-looking entry under ``folder``, or None."""
         try:
             with os.scandir(folder) as subfolders:
@@ -275,6 +283,8 @@ class FeatureStore:
                         for entry in entries:
                             if entry.name.startswith(".") or not entry.name.endswith(_SUFFIX):
                                 continue  # a temporary file of a write in progress
+                            inside_folder(root, os.path.relpath(entry.path, root),
+                                          what="a feature cache entry")
                             with open(entry.path, "rb") as file:
                                 head = file.read(_HEADER.size)
                             if len(head) == _HEADER.size:
@@ -286,7 +296,7 @@ class FeatureStore:
         return None
 
     def _write_settings(self):
-        path = self.folder / "settings.json"
+        path = self._inside(self.folder / "settings.json", "the feature cache record")
         if self._recorded_n_features(self.folder, self.settings) == self.n_features:
             return
         text = json.dumps({"format_version": FORMAT_VERSION, "n_features": self.n_features,
@@ -298,6 +308,10 @@ class FeatureStore:
         """File of the image with content key ``key``."""
         return self.folder / key[:2] / (key + _SUFFIX)
 
+    def _inside(self, path, what):
+        """``path``, checked to stay inside the cache folder (see the module docstring)."""
+        return inside_folder(self.root, os.path.relpath(path, self.root), what=what)
+
     def _digest(self, key, body):
         digest = hashlib.blake2b(digest_size=_DIGEST_SIZE, person=b"skcnn-entry")
         digest.update(key.encode())
@@ -308,10 +322,12 @@ class FeatureStore:
         """The stored features of ``key`` (float32, ``(n_features,)``), or ``None``.
 
         Missing, truncated, overlong, unreadable or corrupt files, and files of
-        another length, all read as ``None``.
+        another length, all read as ``None``; a link out of the cache folder
+        raises :class:`~skcnn.exceptions.FolderBoundaryError`.
         """
+        path = self._inside(self.path(key), f"the feature cache entry {key}")
         try:
-            with open(self.path(key), "rb") as file:
+            with open(path, "rb") as file:
                 data = file.read(self._size + 1)
         except OSError:
             return None
@@ -332,7 +348,8 @@ class FeatureStore:
         body = _HEADER.pack(_MAGIC, self.n_features) + values.tobytes()
         try:
             self._write_settings()
-            self._atomic_write(self.path(key), body + self._digest(key, body))
+            path = self._inside(self.path(key), f"the feature cache entry {key}")
+            self._atomic_write(path, body + self._digest(key, body))
         except OSError as exc:
             if not self._warned:
                 self._warned = True

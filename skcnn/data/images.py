@@ -190,14 +190,22 @@ def input_kind(X):
     return collect_images(X)[1]
 
 
-def open_image(path):
+def open_image(path, check_size=None):
     """Open and fully decode the image at ``path``.
+
+    Parameters
+    ----------
+    path : str or path-like
+    check_size : callable, optional
+        ``check_size(width, height, name)``, called with the size the file
+        declares before its pixels are decoded; raises to refuse the image.
 
     Raises
     ------
     InputError
-        Naming the file when it does not exist, is not an image, or is
-        truncated or corrupt.
+        Naming the file when it does not exist, is not an image, is
+        truncated or corrupt, or declares more pixels than Pillow's
+        ``PIL.Image.MAX_IMAGE_PIXELS`` allows (a decompression bomb).
     """
     path = Path(path)
     if not path.exists():
@@ -206,10 +214,18 @@ def open_image(path):
         raise InputError(f"{str(path)!r} is a folder, not an image file.")
     try:
         with Image.open(path) as image:
+            if check_size is not None:
+                check_size(*image.size, repr(str(path)))
             image.load()  # decode now, so a truncated file fails here
             return readable_image(image, name=repr(str(path)))
     except InputError:
         raise
+    except Image.DecompressionBombError as exc:
+        raise InputError(
+            f"{str(path)!r} declares too many pixels: {str(exc).rstrip('.')}. Pillow refuses "
+            "such files as possible decompression bombs. If you trust the file, raise the limit "
+            "(PIL.Image.MAX_IMAGE_PIXELS = ...) or resize it with another tool first; else "
+            "remove it.") from None
     except UnidentifiedImageError:
         raise InputError(
             f"{str(path)!r} is not an image file that Pillow can read (JPEG, PNG, ...)."

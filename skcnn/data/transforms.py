@@ -15,7 +15,15 @@ from .arrays import images_to_array
 from .images import array_to_pil, as_rgb, open_image, readable_image
 
 __all__ = ["PilPreprocess", "ImageItems", "iterate_batches", "check_array_images",
-           "prepare_tensor"]
+           "prepare_tensor", "MAX_RESIZED_PIXELS", "resized_size", "check_resized_size"]
+
+#: The most pixels an image may have once its shorter side is resized (before the
+#: center crop): 2**24, 64 MB as a PIL RGB image. Pillow's ``MAX_IMAGE_PIXELS`` bounds
+#: an image before resizing; this bounds it after, where a thin image grows by the
+#: factor of its shorter side (a 60,000 x 1 image resized to a 256-pixel shorter side
+#: would be 15,360,000 x 256). At a 256-pixel shorter side it admits aspect ratios up
+#: to 256:1.
+MAX_RESIZED_PIXELS = 2**24
 
 
 def _too_small(height, width):
@@ -31,6 +39,34 @@ _INTERPOLATION = {
     "box": TF.InterpolationMode.BOX,
     "hamming": TF.InterpolationMode.HAMMING,
 }
+
+
+def resized_size(width, height, resize_size):
+    """``(width, height)`` after torchvision's ``resize(image, resize_size)`` (shorter side)."""
+    short, long = (width, height) if width <= height else (height, width)
+    new_long = int(resize_size * long / short)
+    return (resize_size, new_long) if width <= height else (new_long, resize_size)
+
+
+def check_resized_size(width, height, resize_size, name):
+    """Raise an :class:`~skcnn.exceptions.InputError` naming ``name`` when resizing
+    a ``width x height`` image's shorter side to ``resize_size`` gives more than
+    :data:`MAX_RESIZED_PIXELS` pixels. Nothing is allocated before the check.
+    """
+    if min(width, height) < 1:
+        return  # an empty image: the size checks of the caller explain it
+    new_width, new_height = resized_size(width, height, resize_size)
+    if new_width * new_height <= MAX_RESIZED_PIXELS:
+        return
+    short, long = sorted((width, height))
+    ratio = long / short
+    limit = MAX_RESIZED_PIXELS // (resize_size * resize_size)
+    raise InputError(
+        f"{name} is {width}x{height} pixels, an aspect ratio of {ratio:,.0f}:1: resizing its "
+        f"shorter side to {resize_size} pixels would make it {new_width}x{new_height} "
+        f"({new_width * new_height:,} pixels), more than the limit of {MAX_RESIZED_PIXELS:,} "
+        "(skcnn.data.transforms.MAX_RESIZED_PIXELS). Crop it to the part that matters (or "
+        f"pad it) to an aspect ratio of at most {limit}:1 first, or remove it.")
 
 
 class PilPreprocess:
@@ -63,7 +99,12 @@ class PilPreprocess:
         return cls(config.input_size, config.resize_size, config.mean, config.std,
                    config.interpolation, config.channels)
 
+    def check_size(self, width, height, name="an image"):
+        """Refuse an image that resizing would make too large (:func:`check_resized_size`)."""
+        check_resized_size(width, height, self.resize_size, name)
+
     def __call__(self, image):
+        self.check_size(*image.size)
         image = as_rgb(image)  # composites transparency on white
         if self.channels != 3:
             image = image.convert("L")
@@ -112,6 +153,9 @@ class ImageItems(torch.utils.data.Dataset):
     """Index-addressable images of one kind, preprocessed on access.
 
     ``__getitem__`` returns ``(tensor, index)``; a failure names the item.
+    A transform with a ``check_size(width, height, name)`` method (such as
+    :class:`PilPreprocess`) sees each image's size before it is decoded
+    (files) or resized.
     """
 
     def __init__(self, items, kind, transform):
@@ -126,7 +170,7 @@ class ImageItems(torch.utils.data.Dataset):
         """The item at ``index`` as a PIL image."""
         item = self.items[index]
         if self.kind == "path":
-            return open_image(item)
+            return open_image(item, check_size=getattr(self.transform, "check_size", None))
         if self.kind == "array":  # validated arrays are (N, C, H, W)
             return array_to_pil(item, channels_first=True)
         if not isinstance(item, Image.Image):  # pragma: no cover - guarded by image_input
@@ -141,6 +185,9 @@ class ImageItems(torch.utils.data.Dataset):
                 f"{where} is {image.size[0]}x{image.size[1]} pixels; a pretrained network needs "
                 "images of at least 2 pixels to resize. Remove it or pass the real image."
             )
+        check_size = getattr(self.transform, "check_size", None)
+        if check_size is not None and self.kind != "path":  # files: checked before decoding
+            check_size(*image.size, f"image {index}")
         return self.transform(image), index
 
 

@@ -610,8 +610,8 @@ def _source_shape(items, kind):
         finally:
             if image is not first:
                 image.close()
-    except (OSError, IndexError, TypeError, ValueError):
-        return None
+    except (OSError, IndexError, TypeError, ValueError, Image.DecompressionBombError):
+        return None  # reading the images gives the clear error
 
 
 def _training_precision(precision, device):

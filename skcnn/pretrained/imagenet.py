@@ -143,6 +143,8 @@ def preprocess_images(images, config):
     """
     from PIL import Image
 
+    from ..data.transforms import check_resized_size
+
     if isinstance(images, Image.Image):
         images = [images]
     images = list(images)
@@ -161,6 +163,7 @@ def preprocess_images(images, config):
             )
         if min(image.size) < 1:
             raise ValueError(f"images[{i}] is empty (size {image.size[0]}x{image.size[1]}).")
+        check_resized_size(*image.size, config.resize_size, f"images[{i}]")
         image = _to_mode(image, config.channels)
         # Same arithmetic as torchvision's Resize(int) and CenterCrop.
         w, h = image.size

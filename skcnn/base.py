@@ -29,7 +29,7 @@ from ._estimator import (
     _Targets,
 )
 from ._sklearn_compat import _check_y, _fit_context
-from .data.labels import check_label_types
+from .data.labels import check_label_types, check_mixed_label_types
 from .exceptions import InputError
 
 __all__ = ["BaseImageEstimator", "BaseImageClassifier", "BaseImageRegressor", "OPTIMIZERS",
@@ -210,6 +210,19 @@ class BaseImageClassifier(ClassifierMixin, BaseImageEstimator):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
                              "is None. Pass the labels: fit(X, y).")
+        check_mixed_label_types(y)  # before NumPy turns [1, 'a'] into ['1', 'a']
+        try:
+            shape = np.shape(y) if not hasattr(y, "tocsr") else y.shape
+        except ValueError:  # ragged nested lists: _check_y explains them
+            shape = ()
+        if len(shape) == 2 and shape[1] > 1:  # an indicator matrix went to _encode_indicator
+            raise InputError(
+                f"y is 2-D (shape {shape}) but not a 0/1 indicator matrix. "
+                f"{type(self).__name__} takes a 1-D vector of class labels (one per "
+                f"{self._SAMPLES[:-1]}), or a 2-D 0/1 indicator matrix (one column per label) "
+                "for multi-label classification. Pass one label per row (e.g. "
+                "y[:, 0]), or turn sets of labels into an indicator matrix with "
+                "sklearn.preprocessing.MultiLabelBinarizer.")
         y = _check_y(y, estimator=self)
         if len(y) != n_samples:
             raise InputError(
@@ -340,6 +353,7 @@ class BaseImageRegressor(RegressorMixin, BaseImageEstimator):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
                              "is None. Pass the targets: fit(X, y).")
+        check_mixed_label_types(y)  # strings among the numbers: a clear error, not a cast
         y = _check_y(y, multi_output=True, y_numeric=True, estimator=self)
         if len(y) != n_samples:
             raise InputError(f"X has {n_samples} images but y has {len(y)} targets; pass "

@@ -3,12 +3,35 @@
 
 Subcommands import what they need when they run: this module and the parser
 import neither torch nor anything else that ``skcnn doctor`` may find missing.
+
+Every error ends the command with a one-line message on stderr and a non-zero
+exit status, never a traceback; ``--debug`` (before or after the subcommand)
+shows the traceback instead.
 """
 
 import argparse
 import sys
 
 __all__ = ["main", "build_parser"]
+
+
+def _one_line(message):
+    """``message`` (an exception or text) on one line: newlines and runs of spaces collapsed."""
+    text = " ".join(str(message).split())
+    if isinstance(message, MemoryError):
+        text = "out of memory" + (f" ({text})" if text else "")
+    return text or type(message).__name__
+
+
+def _error(command, message, args=None):
+    """Print ``skcnn COMMAND: error: MESSAGE`` on one line; with ``--debug``, re-raise.
+
+    Called from an ``except`` block, ``--debug`` re-raises the exception being
+    handled, so its traceback shows.
+    """
+    if args is not None and getattr(args, "debug", False) and sys.exc_info()[1] is not None:
+        raise  # noqa: PLE0704 - the exception being handled, for its traceback
+    print(f"skcnn {command}: error: {_one_line(message)}", file=sys.stderr)
 
 
 def _cmd_digits(args):
@@ -29,7 +52,7 @@ def _cmd_compare(args):
     from .datasets import load_dataset
 
     def fail(message):
-        print(f"skcnn compare: error: {message}", file=sys.stderr)
+        _error("compare", message, args)
         return 2
 
     out_formats = (".md", ".markdown", ".csv", ".json", ".txt")
@@ -214,7 +237,7 @@ def _cmd_predict(args):
         results = classify_images(args.images, backbone=args.backbone, top=args.top,
                                   device=args.device, verbose=0)
     except (InputError, ValueError, OSError) as exc:
-        print(f"skcnn predict: error: {exc}", file=sys.stderr)
+        _error("predict", exc, args)
         return 2
     if args.json:
         print(json.dumps([
@@ -241,7 +264,7 @@ def _predict_with_model(args):
     try:
         rows = predict_images(load(args.model), args.images, top=args.top)
     except (InputError, ValueError, TypeError, OSError, ImportError) as exc:
-        print(f"skcnn predict: error: {exc}", file=sys.stderr)
+        _error("predict", exc, args)
         return 2
     if args.json:
         print(json.dumps([
@@ -272,6 +295,8 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="skcnn", description="Convolutional neural networks as scikit-learn estimators.")
     parser.add_argument("--version", action="version", version=f"skcnn {__version__}")
+    debug_help = "on an error, show the Python traceback instead of a one-line message"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     digits = sub.add_parser(
@@ -283,6 +308,8 @@ def build_parser():
                         help="fewer epochs and a subset: a smoke test in seconds")
     digits.add_argument("--random-state", type=int, default=0)
     digits.add_argument("--verbose", type=int, default=1, help="0 hides progress bars")
+    digits.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help=debug_help)
     digits.set_defaults(func=_cmd_digits)
 
     predict = sub.add_parser(
@@ -299,6 +326,8 @@ def build_parser():
     predict.add_argument("--top", type=int, default=5, help="number of classes to show")
     predict.add_argument("--json", action="store_true", help="print JSON")
     predict.add_argument("--device", default="auto")
+    predict.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help=debug_help)
     predict.set_defaults(func=_cmd_predict)
 
     try:
@@ -366,9 +395,13 @@ def build_parser():
                       help="run the folds of each model in this many processes")
     comp.add_argument("--random-state", type=int, default=0)
     comp.add_argument("--verbose", type=int, default=1, help="0 hides progress (stderr)")
+    comp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                      help=debug_help)
     comp.set_defaults(func=_cmd_compare)
 
     archs = sub.add_parser("architectures", help="list installed architecture plugins")
+    archs.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help=debug_help)
     archs.set_defaults(func=_cmd_architectures)
 
     doctor = sub.add_parser(
@@ -378,6 +411,8 @@ def build_parser():
                     "which backbones work offline and whether Jupyter is installed. Exit status 1 "
                     "when a required package is missing, too old or cannot be imported.")
     doctor.add_argument("--json", action="store_true", help="print a JSON object instead")
+    doctor.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help=debug_help)
     doctor.set_defaults(func=_cmd_doctor)
     return parser
 
@@ -393,7 +428,20 @@ def main(argv=None):
         parser.error("--cv must be at least 2")
     if getattr(args, "top", 1) < 1:
         parser.error("--top must be at least 1")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"skcnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every error: one line, not a traceback
+        if args.debug:
+            raise
+        described = _one_line(exc) if isinstance(exc, MemoryError) else (
+            f"{type(exc).__name__}: {_one_line(exc)}")
+        _error(args.command, f"{described} (--debug shows the traceback)")
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -220,7 +220,7 @@ def compare(X, y, models=None, *, task=None, cv=5, scoring=None, random_state=0,
     else:
         encoder, y_enc = encode_labels(y, n)
         splits, split_text = make_splits(y_enc, cv=cv, test_size=test_size,
-                                         random_state=random_state)
+                                         random_state=random_state, classes=encoder.classes_)
     fractions = (1.0,) if train_sizes is None else check_train_sizes(train_sizes, y_enc, splits)
     # The networks are sized by a budget only when one is given (opt-in: calibration
     # timings are noisy on a loaded machine); otherwise the fixed settings below.

@@ -13,6 +13,9 @@ def encode_labels(y, n):
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import column_or_1d
 
+    from ..data.labels import check_mixed_label_types
+
+    check_mixed_label_types(y)  # before NumPy turns [1, 'a'] into ['1', 'a']
     y = column_or_1d(np.asarray(y), warn=True)
     if len(y) != n:
         raise ValueError(f"X has {n} images but y has {len(y)} labels; give one label per image.")
@@ -29,9 +32,18 @@ def encode_labels(y, n):
     return encoder, encoder.transform(y)
 
 
-def make_splits(y, *, cv, test_size, random_state):
-    """``(list of (train, test) index arrays, a sentence describing them)``, computed once."""
+def make_splits(y, *, cv, test_size, random_state, classes=None):
+    """``(list of (train, test) index arrays, a sentence describing them)``, computed once.
+
+    ``y`` holds the encoded labels (0..K-1), ``classes`` their names for
+    messages. A class of a single image is refused before any split is made
+    when the splits are stratified folds or a hold-out set (a fold would
+    train without it, and every model fail).
+    """
     from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit, check_cv
+
+    if test_size is not None or isinstance(cv, numbers.Integral):
+        _check_class_sizes(y, classes)
 
     if test_size is not None:
         splitter = StratifiedShuffleSplit(n_splits=1, test_size=test_size,
@@ -47,6 +59,23 @@ def make_splits(y, *, cv, test_size, random_state):
     splits = [(np.asarray(train), np.asarray(test))
               for train, test in splitter.split(np.zeros((len(y), 1)), y)]
     return splits, text or f"{len(splits)} given split(s)"
+
+
+def _check_class_sizes(y, classes):
+    counts = np.bincount(np.asarray(y, dtype=np.int64))
+    single = np.flatnonzero(counts == 1)
+    if not single.size:
+        return
+    names = [(classes[i] if classes is not None else i) for i in single]
+    shown = ", ".join(repr(name.item() if isinstance(name, np.generic) else name)
+                      for name in names[:5])
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    which = f"class {shown} has" if len(names) == 1 else f"classes {shown}{more} have"
+    raise ValueError(
+        f"{which} a single image (of {len(y)}): a comparison trains and tests on different "
+        "images, so every class needs at least 2 (one in a training fold, one in a test fold). "
+        "Add images of that class, or remove it (for a folder dataset: move its subfolder "
+        "out).")
 
 
 def check_scoring_names(scoring):

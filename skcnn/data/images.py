@@ -31,6 +31,7 @@ networks distinguish; keep high-bit-depth content as a float array in
 
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..exceptions import InputError
 
 __all__ = ["KINDS", "collect_images", "input_kind", "open_image", "readable_image",
-           "array_to_pil", "as_rgb", "DECODING_VERSION"]
+           "array_to_pil", "as_rgb", "read_once", "DECODING_VERSION"]
 
 #: Changes whenever files decode to different pixels (a cache key part):
 #: 2 applies EXIF orientation and scales 16-bit and float images.
@@ -100,6 +101,36 @@ def _stack(items):
     return np.asarray(items)
 
 
+def read_once(X):
+    """``X``, with an iterator (a generator, ``map``, ``iter(...)``) read into a list.
+
+    ``fit_transform`` calls ``fit`` then ``transform`` on the same ``X`` (and
+    ``Pipeline.fit`` calls ``fit_transform``): an iterator read by ``fit``
+    would be empty for ``transform``. Reading it once, at the start, gives
+    both the same items. Anything that is not an iterator is returned as is.
+    """
+    return list(X) if isinstance(X, Iterator) else X
+
+
+def _check_columns(X):
+    """Refuse a DataFrame of several columns, some not numbers: not flat pixel rows."""
+    other = [column for column in X.columns if X[column].dtype.kind not in "biufc"]
+    if not other:
+        return
+    paths = [column for column in other if len(X) and _is_path(X[column].iloc[0])]
+    shown = ", ".join(repr(c) for c in list(X.columns)[:5]) + (", ..." if X.shape[1] > 5 else "")
+    if paths:
+        column = paths[0]
+        raise InputError(
+            f"X is a DataFrame of {X.shape[1]} columns ({shown}) and column {column!r} holds "
+            f"file paths; pass only the column of paths: X[{column!r}] (or X[[{column!r}]]). "
+            "Labels go in y.")
+    raise InputError(
+        f"X is a DataFrame of {X.shape[1]} columns ({shown}) with non-numeric column(s) "
+        f"{', '.join(repr(c) for c in other[:5])}. Pass one column of file paths or PIL "
+        "images (X['path']), or only numeric columns of flat pixel rows.")
+
+
 def collect_images(X):
     """``(X, kind)``: the images in ``X`` and their kind, with containers unpacked.
 
@@ -121,6 +152,8 @@ def collect_images(X):
         raise InputError("X is a single PIL image; pass a list of images, e.g. [image].")
     items = None
     if hasattr(X, "iloc"):  # pandas
+        if X.ndim == 2 and X.shape[1] > 1:
+            _check_columns(X)
         column = X if X.ndim == 1 else (X.iloc[:, 0] if X.shape[1] == 1 else None)
         if column is not None and len(column) and column.dtype.kind not in "biufc":
             items = list(column)  # paths (or PIL images) in a Series or one column

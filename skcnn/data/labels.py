@@ -1,10 +1,55 @@
-"""Checks on class labels that NumPy would otherwise report as a bare ``TypeError``."""
+"""Checks on class labels that NumPy would otherwise report as a bare ``TypeError``, or
+silently turn into strings."""
+
+import numbers
 
 import numpy as np
 
 from ..exceptions import InputError
 
-__all__ = ["check_label_types"]
+__all__ = ["check_label_types", "check_mixed_label_types"]
+
+_FIX = ("Use one type for every label, e.g. y = np.asarray(y).astype(str), or map the strings "
+        "to numbers.")
+
+
+def check_mixed_label_types(y):
+    """Refuse labels that mix strings and numbers, as scikit-learn's ``unique_labels`` does.
+
+    NumPy turns a list such as ``[1, 'a', 2]`` into the strings ``['1', 'a',
+    '2']``, so ``1`` would come back from ``predict`` as ``'1'``; this looks
+    at the labels as given, before any conversion.
+
+    Parameters
+    ----------
+    y : array-like of shape (N,)
+        The labels as passed to ``fit``. Arrays of a non-object dtype are
+        uniform and pass; 2-D targets are left to the callers.
+
+    Raises
+    ------
+    InputError
+        With scikit-learn's phrase "Mix of label input types (string and
+        number)", examples of each type and the fix.
+    """
+    if y is None or isinstance(y, str) or hasattr(y, "tocsr"):
+        return
+    dtype = getattr(y, "dtype", None)
+    if dtype is not None and getattr(dtype, "kind", "O") != "O":
+        return
+    if np.ndim(y) != 1:
+        return
+    examples = {}
+    for value in (y.tolist() if hasattr(y, "tolist") else y):
+        if isinstance(value, str):
+            examples.setdefault("str", value)
+        elif isinstance(value, numbers.Number):
+            examples.setdefault(type(value).__name__, value)
+    if "str" in examples and len(examples) > 1:
+        shown = ", ".join(f"{value!r} ({kind})" for kind, value in sorted(examples.items()))
+        raise InputError(
+            "Mix of label input types (string and number): y mixes labels of types that "
+            f"cannot be sorted together: {shown}. {_FIX}")
 
 
 def check_label_types(y):
@@ -28,7 +73,5 @@ def check_label_types(y):
             examples.setdefault(type(value).__name__, value)
         shown = ", ".join(f"{value!r} ({kind})" for kind, value in sorted(examples.items()))
         raise InputError(
-            f"y mixes labels of types that cannot be sorted together: {shown}. Use one type "
-            "for every label, e.g. y = np.asarray(y).astype(str), or map the strings to "
-            "numbers."
+            f"y mixes labels of types that cannot be sorted together: {shown}. {_FIX}"
         ) from None

@@ -6,7 +6,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._sklearn_compat import StrOptions, _get_output_config
 from ..exceptions import InputError
-from .images import array_to_pil, as_rgb, open_image, readable_image
+from .images import array_to_pil, as_rgb, open_image, read_once, readable_image
 from .inputs import image_input
 
 __all__ = ["ImageLoader"]
@@ -77,6 +77,23 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         if len(size) != 2 or min(size) < 1:
             raise ValueError(f"size must be a positive int or (height, width); got {self.size!r}.")
         return size
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit, then transform ``X``; an iterator (a generator) is read once, at the start.
+
+        Parameters
+        ----------
+        X, y
+            As in :meth:`fit`.
+        **fit_params
+            Passed to :meth:`fit`.
+
+        Returns
+        -------
+        images : ndarray
+            As :meth:`transform` returns them.
+        """
+        return super().fit_transform(read_once(X), y, **fit_params)
 
     def transform(self, X):
         """Load and convert each image.

@@ -354,6 +354,19 @@ def _sklearn_graph(estimator, X, opset):
                    np.dtype(np.float64): DoubleTensorType}[X.dtype]
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     options = {id(final): {"zipmap": False}} if is_classifier(final) else None
-    return convert_sklearn(estimator, initial_types=[(_INPUT_NAME, tensor_type([None,
-                                                                               *X.shape[1:]]))],
-                           target_opset=opset, options=options)
+    try:
+        return convert_sklearn(estimator,
+                               initial_types=[(_INPUT_NAME, tensor_type([None, *X.shape[1:]]))],
+                               target_opset=opset, options=options)
+    except (RuntimeError, NotImplementedError) as exc:
+        # skl2onnx's MissingConverter, MissingShapeCalculator and its converters' own refusals
+        # (a FunctionTransformer with a function, an unsupported option): the documented type.
+        from ._skl2onnx import _steps
+
+        named = [f"Pipeline step {name!r} ({type(step).__name__})"
+                 for name, step in _steps(estimator) if type(step).__name__ in str(exc)]
+        where = named[0] if named and hasattr(estimator, "steps") else type(estimator).__name__
+        raise OnnxExportError(
+            f"{where} cannot be exported to ONNX: skl2onnx says: {str(exc).strip()} Replace the "
+            "step with one skl2onnx converts as it is set, or register a converter for it with "
+            "skl2onnx.update_registered_converter.") from exc

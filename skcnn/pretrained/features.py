@@ -14,7 +14,7 @@ from torch import nn
 
 from .._inspection_target import InspectionTarget
 from .._sklearn_compat import Interval, StrOptions, _fit_context
-from ..data.images import DECODING_VERSION
+from ..data.images import DECODING_VERSION, read_once
 from ..data.inputs import image_input
 from ..data.transforms import ImageItems, PilPreprocess, prepare_tensor
 from ..plugins import BackbonePlugin, NamedPluginParamsMixin
@@ -329,6 +329,22 @@ class PretrainedFeatures(NamedPluginParamsMixin, ClassNamePrefixFeaturesOutMixin
                 self.device_ = device
 
     # ------------------------------------------------------------------ transform
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit, then transform ``X``; an iterator (a generator) is read once, at the start.
+
+        Parameters
+        ----------
+        X, y
+            As in :meth:`fit`.
+        **fit_params
+            Passed to :meth:`fit`.
+
+        Returns
+        -------
+        features : ndarray of shape (N, n_features_out_)
+        """
+        return super().fit_transform(read_once(X), y, **fit_params)
+
     def transform(self, X):
         """Features of each image.
 

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._engine import BatchIterator, averaged_outputs
 from ..base import TRAINING_CONSTRAINTS, BaseImageClassifier
+from ..data.images import read_once
 from ..exceptions import InputError
 from ._resolve import resolve_text_architecture
 from .architectures import CharCNN, KimCNN, TextArchitecturePlugin, TextMeta
@@ -467,6 +468,7 @@ class TextCNNClassifier(TransformerMixin, BaseImageClassifier):
         Parameters
         ----------
         X : sequence of str
+            An iterator (a generator) is read once, at the start.
         y : array-like of shape (N,) or (N, n_labels)
         **fit_params
             ``sample_weight``.
@@ -475,6 +477,7 @@ class TextCNNClassifier(TransformerMixin, BaseImageClassifier):
         -------
         features : ndarray of shape (N, n_features)
         """
+        X = read_once(X)
         return self.fit(X, y, **fit_params).transform(X)
 
     def get_feature_names_out(self, input_features=None):

@@ -60,8 +60,31 @@ class TextEncoder:
         if self.level == "char":
             return list(document)
         if self.tokenizer is not None:
-            return list(self.tokenizer(document))
+            return self._tokenize(document)
         return self._pattern().findall(document)
+
+    def _tokenize(self, document):
+        """``tokenizer(document)`` as a list of str, or a clear error for another return type."""
+        fix = ("A tokenizer returns the list of its tokens, e.g. tokenizer=str.split or "
+               "tokenizer=lambda text: re.findall(r'\\w+', text).")
+        result = self.tokenizer(document)
+        if isinstance(result, (str, bytes)):
+            raise InputError(
+                f"tokenizer returned a {type(result).__name__} ({result[:40]!r}) for the text "
+                f"{document[:40]!r}, not a list of tokens; it would be read character by "
+                f"character. {fix}")
+        try:
+            tokens = list(result)
+        except TypeError:
+            raise InputError(
+                f"tokenizer returned {type(result).__name__} for the text {document[:40]!r}, "
+                f"not a list of tokens. {fix}") from None
+        bad = [token for token in tokens if not isinstance(token, str)]
+        if bad:
+            raise InputError(
+                f"tokenizer returned a token of type {type(bad[0]).__name__} ({bad[0]!r}) for the text "
+                f"{document[:40]!r}; tokens must be str. {fix}")
+        return tokens
 
     def _pattern(self):
         pattern = getattr(self, "_compiled", None)

@@ -450,10 +450,11 @@ LABELS = [
     Case("mixed-str-int-labels-finetune", finetune, lambda d: d.png[:4],
          y=lambda d, n: pd.Series(["cat", 1, "cat", 1]), raises=InputError,
          match=".astype(str)"),
-    Case("mixed-str-int-label-list-reads-as-strings", cnn(), lambda d: d.digits[:4],
-         # NumPy (and so scikit-learn) turns such a list into strings, as LogisticRegression does
+    # NumPy turns such a list into strings (1 would come back as '1'); scikit-learn's
+    # unique_labels refuses it, and so does skcnn (issue 23), before any conversion.
+    Case("mixed-str-int-label-list-refused", cnn(), lambda d: d.digits[:4],
          y=lambda d, n: ["cat", 1, "cat", 1], call=lambda est, X, y: est.fit(X, y),
-         check=lambda est, d: list(est.classes_) == ["1", "cat"] or pytest.fail()),
+         raises=InputError, match="Mix of label input types (string and number)"),
     Case("none-among-labels", cnn(), lambda d: d.digits[:4],
          y=lambda d, n: ["a", None, "b", "a"], raises=InputError, match="'a' (str)"),
     Case("single-class", cnn(), lambda d: d.digits[:4], y=lambda d, n: [3] * n,
@@ -538,8 +539,77 @@ ESTIMATOR_API = [
          match="the record is ignored and rebuilt", check=rows(3)),
 ]
 
+def _thin_png(d):
+    """A 140-byte 60,000 x 1 PNG: resized to a 256-pixel shorter side it would be 15 M x 256."""
+    path = d.folder / "line_60000x1.png"
+    if not path.exists():
+        Image.fromarray(np.full((1, 60_000), 128, np.uint8)).save(path, optimize=True)
+    return path
+
+
+def _bomb_png(d):
+    """69 bytes whose header declares 60,000 x 60,000 pixels (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind, payload):
+        return (struct.pack(">I", len(payload)) + kind + payload
+                + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+    path = d.folder / "bomb_60000x60000.png"
+    header = struct.pack(">IIBBBBB", 60_000, 60_000, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    return path
+
+
+def _features_pipeline():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(PretrainedFeatures(**FAST_FEATURES), LogisticRegression())
+
+
+#: Issue 23 (trust boundaries): each case failed on the code before it, passes after.
+TRUST_BOUNDARY = [
+    Case("mixed-int-str-label-list-finetune", finetune, lambda d: d.png[:4],
+         y=lambda d, n: [1, "a", 1, "a"], raises=InputError,
+         match="Mix of label input types (string and number)"),
+    Case("features-generator-fit-transform", features, lambda d: (p for p in d.png),
+         call=lambda est, X, y: est.fit_transform(X), check=rows(6)),
+    Case("loader-iterator-fit-transform", loader(mode="L"), lambda d: iter(d.png),
+         call=lambda est, X, y: est.fit_transform(X), check=image_rows(6, (16, 16))),
+    Case("pipeline-fit-on-a-generator", _features_pipeline, lambda d: d,
+         call=lambda est, d, y: est.fit((p for p in d.png), d.png_labels).predict(d.png),
+         check=labels_of(6)),
+    Case("features-two-column-dataframe-of-paths", features,
+         lambda d: pd.DataFrame({"path": d.png, "label": list("ababab")}), raises=InputError,
+         match="pass only the column of paths: X['path']"),
+    Case("loader-two-column-dataframe-of-paths", loader(),
+         lambda d: pd.DataFrame({"id": range(6), "file": d.png}), raises=InputError,
+         match="column 'file' holds file paths"),
+    Case("numeric-dataframe-rows-still-work", features,
+         lambda d: pd.DataFrame(d.digits[:3].reshape(3, -1)).add_prefix("px"), check=rows(3)),
+    Case("2d-y-not-0-1-cnn", cnn(), lambda d: d.digits[:6],
+         y=lambda d, n: np.array([[0, 2], [1, 0], [2, 1]] * 2), raises=InputError,
+         match="or a 2-D 0/1 indicator matrix (one column per label)"),
+    Case("thin-png-features", features, lambda d: [d.png[0], _thin_png(d)], raises=InputError,
+         match="60000x1 pixels, an aspect ratio of 60,000:1"),
+    Case("thin-png-finetune", finetune, lambda d: [d.png[0], d.png[1], _thin_png(d)],
+         y=lambda d, n: [0, 1, 0], raises=InputError, match="line_60000x1.png"),
+    Case("thin-png-imagenet", imagenet, lambda d: [_thin_png(d)], call=_imagenet_call,
+         raises=InputError, match="Crop it to the part that matters"),
+    Case("thin-array-features", features, lambda d: np.zeros((2, 1, 70_000), np.uint8),
+         raises=InputError, match="image 0 is 70000x1 pixels"),
+    Case("bomb-png-named-features", features, lambda d: [*d.png[:3], _bomb_png(d), d.png[3]],
+         raises=InputError, match="bomb_60000x60000.png' declares too many pixels"),
+    Case("bomb-png-named-loader", loader(), lambda d: [d.png[0], _bomb_png(d)],
+         raises=InputError, match="decompression bomb"),
+]
+
 #: Every case; append new ones here (or to a group above).
-CASES = PATH_CONTAINERS + SHAPES_OF_X + FILES + ARRAYS + LABELS + PARAMETERS + ESTIMATOR_API
+CASES = (PATH_CONTAINERS + SHAPES_OF_X + FILES + ARRAYS + LABELS + PARAMETERS + ESTIMATOR_API
+         + TRUST_BOUNDARY)
 
 
 def test_catalogue_is_large_and_ids_are_unique():

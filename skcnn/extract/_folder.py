@@ -3,6 +3,7 @@
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -157,8 +158,9 @@ def _read_shard(output, record, spec, *, verify_only=False, hashed=True):
     if record.get("digest") != spec["digest"]:
         return "for other images"
     name = record["file"]
-    path = inside_folder(output, f"{_SHARDS}/{name}" if isinstance(name, str) else name,
-                         what=f"the index of shard {spec['index']}")
+    if isinstance(name, str) and not os.path.isabs(name):
+        name = f"{_SHARDS}/{name}"  # absolute names, and other types, are refused as they are
+    path = inside_folder(output, name, what=f"the index of shard {spec['index']}")
     if not hashed:
         return None if path.is_file() else "missing its .npy file"
     try:

@@ -5,6 +5,7 @@
   tokenised by the estimator.
 * A sequence of token lists (``[["a", "film"], ...]``): already tokenised,
   used as given.
+* An iterator (a generator) of either: read once.
 * A 2-D array or DataFrame with several columns (numbers or strings): one
   sample per row, each cell one token written ``"<column>:<value>"``; float
   cells are rounded to 2 significant digits (``"0:-3.4"``) so that nearby
@@ -19,6 +20,7 @@ texts that are empty or whitespace only.
 
 import numbers
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 from sklearn.utils.validation import check_array
@@ -128,6 +130,8 @@ def as_documents(X, estimator=None):
     if isinstance(X, str):
         raise InputError(
             "X is a single string; pass a sequence of texts, e.g. [text] for one text.")
+    if isinstance(X, Iterator):  # a generator, map(...), iter(...): read once
+        X = list(X)
     if hasattr(X, "iloc") and getattr(X, "ndim", 1) == 2:  # DataFrame
         if X.shape[1] == 1 and getattr(X.dtypes.iloc[0], "kind", "O") not in "fiucbmM":
             return _check_texts(X.iloc[:, 0].tolist()), None

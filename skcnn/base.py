@@ -211,8 +211,9 @@ class BaseImageClassifier(ClassifierMixin, BaseImageEstimator):
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
                              "is None. Pass the labels: fit(X, y).")
         check_mixed_label_types(y)  # before NumPy turns [1, 'a'] into ['1', 'a']
-        try:
-            shape = np.shape(y) if not hasattr(y, "tocsr") else y.shape
+        try:  # only arrays and lists: other array-likes go to _check_y as they are
+            shape = y.shape if hasattr(y, "shape") else (
+                np.shape(y) if isinstance(y, (list, tuple)) else ())
         except ValueError:  # ragged nested lists: _check_y explains them
             shape = ()
         if len(shape) == 2 and shape[1] > 1:  # an indicator matrix went to _encode_indicator

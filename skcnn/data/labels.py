@@ -32,15 +32,15 @@ def check_mixed_label_types(y):
         With scikit-learn's phrase "Mix of label input types (string and
         number)", examples of each type and the fix.
     """
-    if y is None or isinstance(y, str) or hasattr(y, "tocsr"):
-        return
-    dtype = getattr(y, "dtype", None)
-    if dtype is not None and getattr(dtype, "kind", "O") != "O":
-        return
-    if np.ndim(y) != 1:
-        return
+    if isinstance(y, (list, tuple)):
+        values = y
+    elif (isinstance(y, np.ndarray) or hasattr(y, "iloc")) and y.ndim == 1 and getattr(
+            y.dtype, "kind", "O") == "O":
+        values = y.tolist()  # object arrays, pandas Series of objects
+    else:
+        return  # uniform dtypes, 2-D targets, other array-likes: left to the callers
     examples = {}
-    for value in (y.tolist() if hasattr(y, "tolist") else y):
+    for value in values:
         if isinstance(value, str):
             examples.setdefault("str", value)
         elif isinstance(value, numbers.Number):

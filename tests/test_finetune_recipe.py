@@ -20,8 +20,12 @@ from skcnn.pretrained._lpft import (
     RandomResizedCropFlip,
     auto_finetune_augment,
     auto_finetune_epochs,
-    better_of,
     fit_head,
+)
+from skcnn.pretrained._interpolate import (
+    INTERPOLATION_WEIGHTS,
+    choose_interpolation,
+    interpolate_states,
 )
 from skcnn.pretrained.finetune import FineTuningMixin
 from skcnn.scratch._recipe import RandomShift
@@ -74,7 +78,7 @@ def test_phases_in_order_on_training_images_only(default_fit, faces):
     recipe = default_fit.recipe_
     names = [p["phase"] for p in recipe["phases"]]
     assert names[:4] == ["features", "probe", "finetune", "choose"]
-    assert names[4:] in ([], ["refit probe"])
+    assert names[4:] in ([], ["refit probe"], ["refit probe", "interpolate"])
     n = len(X)
     features, probe = phase(recipe, "features"), phase(recipe, "probe")
     finetuned, choose = phase(recipe, "finetune"), phase(recipe, "choose")
@@ -87,7 +91,7 @@ def test_phases_in_order_on_training_images_only(default_fit, faces):
     # validation_fraction=0.1 of 80 images, stratified: 4 faces and 4 non-faces.
     assert len(choose["images"]) == 8
     assert np.bincount(y[choose["images"]]).tolist() == [4, 4]
-    assert recipe["chosen"] in ("probe", "finetune")
+    assert recipe["chosen"] in ("probe", "finetune", "interpolation")
     assert finetuned["trains"] == "head and backbone" and finetuned["epochs"] == 1
 
 
@@ -127,7 +131,8 @@ def test_choice_uses_the_validation_images_only(faces, monkeypatch):
     monkeypatch.setattr(finetune, "validation_score", spy)
     clf = FineTunedClassifier(**FAST).fit(X, y)
     n_valid = len(phase(clf.recipe_, "choose")["images"])
-    assert scored == [n_valid, n_valid]  # the probe, then the fine-tuned network
+    # the probe, each interpolation candidate (a=0 .. 1) and the output-space ensemble
+    assert scored == [n_valid] * (1 + len(INTERPOLATION_WEIGHTS) + 1)
 
 
 class ScrambleHead(Callback):
@@ -202,24 +207,71 @@ def score(loss, correct):
     return {"loss": loss, "accuracy": correct.mean(), "correct": correct}
 
 
-def test_better_of_needs_clearly_more_right_images():
+def test_choice_takes_the_best_validation_accuracy_then_loss_then_the_middle():
     base = [True] * 90 + [False] * 10
-    probe = score(0.5, base)
-    # Right on 4 more images and wrong on none the probe got: clearly better (4 > 3.3).
-    assert better_of(probe, score(0.9, [True] * 94 + [False] * 6)) == "finetune"
-    # 4 more right, 2 others wrong: net +2 of 6 discordant images is noise (2 < 4.0).
-    mixed = [True] * 88 + [False] * 2 + [True] * 6 + [False] * 4
-    assert better_of(probe, score(0.1, mixed)) == "probe"
-    # The same images right: the probe stays, whatever the loss.
-    assert better_of(probe, score(0.1, base)) == "probe"
-    assert better_of(probe, score(0.5, [True] * 80 + [False] * 20)) == "probe"
-    assert better_of(probe, score(float("nan"), [True] * 100)) == "probe"
+    scores = {0.0: score(0.5, base), 0.25: score(0.45, base),
+              0.5: score(0.40, [True] * 92 + [False] * 8), 0.75: score(0.30, base),
+              1.0: score(0.9, [True] * 91 + [False] * 9)}
+    assert choose_interpolation(scores, "multiclass") == 0.5  # most images right
+    scores[0.5] = score(0.40, base)
+    assert choose_interpolation(scores, "multiclass") == 1.0  # now a=1 has most right
+    scores[1.0] = score(0.9, base)  # all equally right: the lowest loss
+    assert choose_interpolation(scores, "multiclass") == 0.75
+    tied = {a: score(0.4, base) for a in (0.0, 0.25, 0.5, 0.75, 1.0)}
+    assert choose_interpolation(tied, "multiclass") == 0.5  # a full tie: the middle
+    nan = {a: {"loss": float("nan")} for a in (0.0, 0.5, 1.0)}
+    assert choose_interpolation(nan, "regression") == 0.0  # nothing finite: the probe
+    assert choose_interpolation({0.0: {"loss": 0.5}, 1.0: {"loss": 0.2}}, "regression") == 1.0
 
 
-def test_better_of_regression_takes_the_lower_loss():
-    assert better_of({"loss": 0.5}, {"loss": 0.2}) == "finetune"
-    assert better_of({"loss": 0.2}, {"loss": 0.5}) == "probe"
-    assert better_of({"loss": 0.5}, {"loss": float("nan")}) == "probe"
+def _log_loss(clf, X, y):
+    proba = clf.predict_proba(X)
+    rows = np.searchsorted(clf.classes_, y)
+    return float(-np.log(proba[np.arange(len(y)), rows]).mean())
+
+
+@pytest.mark.parametrize("forced", [0.0, 0.5, 1.0])
+def test_interpolation_candidates_score_validation_images_and_the_ends_are_the_two_networks(
+        faces, monkeypatch, tmp_path, forced):
+    """a=0 scores the probe's outputs, a=1 the fine-tuned network's; the chosen weight is
+    what predicts; every candidate was scored on the validation images only."""
+    import skcnn
+
+    X, y = faces
+    monkeypatch.setattr(finetune, "choose_interpolation", lambda scores, task: forced)
+    clf = FineTunedClassifier(**FAST).fit(X, y)
+    choose, probe = phase(clf.recipe_, "choose"), phase(clf.recipe_, "probe")
+    valid = choose["images"]
+    np.testing.assert_array_equal(valid, probe["validation_images"])
+    assert not set(valid) & set(probe["images"])
+    candidates = {c["weight"]: c for c in choose["candidates"]}
+    assert tuple(candidates) == INTERPOLATION_WEIGHTS
+    assert all(len(c["correct"]) == len(valid) for c in candidates.values())
+    # a = 0 is the probe (scored on the same images through the whole network).
+    assert candidates[0.0]["loss"] == pytest.approx(probe["score"]["loss"], abs=1e-5)
+    np.testing.assert_array_equal(candidates[0.0]["correct"], probe["score"]["correct"])
+    assert clf.recipe_["interpolation"] == forced
+    assert clf.recipe_["chosen"] == {0.0: "probe", 1.0: "finetune"}.get(forced, "interpolation")
+    if forced == 1.0:  # kept as fine-tuned: it predicts what candidate a=1 scored
+        assert _log_loss(clf, X[valid], y[valid]) == pytest.approx(
+            candidates[1.0]["loss"], abs=1e-5)
+    else:  # the probe refitted on every image, then interpolated
+        assert phase(clf.recipe_, "refit probe")["images"].tolist() == list(range(len(X)))
+        assert ("interpolate" in [p["phase"] for p in clf.recipe_["phases"]]) == (forced > 0)
+    skcnn.save(clf, tmp_path / "model.skcnn")
+    back = skcnn.load(tmp_path / "model.skcnn")
+    np.testing.assert_allclose(back.predict_proba(X), clf.predict_proba(X), atol=1e-5)
+    assert back.recipe_["interpolation"] == forced
+
+
+def test_interpolated_states_are_the_weighted_means():
+    start = {"w": torch.zeros(3), "n": torch.tensor(1)}
+    end = {"w": torch.tensor([4.0, 8.0, -4.0]), "n": torch.tensor(7)}
+    middle = interpolate_states(start, end, 0.25)
+    np.testing.assert_allclose(middle["w"].numpy(), [1.0, 2.0, -1.0])
+    assert int(middle["n"]) == 7  # integer buffers come from the fine-tuned network
+    with pytest.raises(ValueError, match="same parameters"):
+        interpolate_states({"w": torch.zeros(3)}, end, 0.5)
 
 
 # ---------------------------------------------------------------------------- 'auto' settings

@@ -92,5 +92,8 @@ def training_of(estimator):
         size = "x".join(map(str, estimator.input_shape_[1:]))
     text = f"{n_iter} ep" + (f" {size}px" if size else "")
     if any(phase.get("phase") == "choose" for phase in recipe.get("phases", ())):
-        text += f", kept {recipe['chosen']}"
+        if recipe["chosen"] == "interpolation":  # WiSE-FT: the fine-tuned network's weight a
+            text += f", blend a={recipe['interpolation']:g}"
+        else:
+            text += f", kept {recipe['chosen']}"
     return text

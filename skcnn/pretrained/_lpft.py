@@ -27,7 +27,7 @@ from torch import nn
 from ..scratch._recipe import RandomShift
 
 __all__ = ["trunk_features", "fit_head", "ridge_strength", "head_loss", "validation_score",
-           "better_of", "RandomResizedCropFlip", "auto_finetune_epochs", "auto_finetune_augment",
+           "RandomResizedCropFlip", "auto_finetune_epochs", "auto_finetune_augment",
            "parameter_snapshot", "describe_indices", "PROBE_C", "CPU_TRAIN_SIZE"]
 
 #: Inverse L2 strength of the probe, as scikit-learn's ``C`` (its default, 1).
@@ -161,30 +161,6 @@ def validation_score(outputs, targets, weight, criterion, task):
         correct = (outputs.argmax(1) == targets).numpy()
         score.update(accuracy=float(correct.mean()), correct=correct)
     return score
-
-
-#: One-sided 5% normal quantile: how clearly fine-tuning must beat the probe.
-_Z_ONE_SIDED = 1.645
-
-
-def better_of(probe, finetuned):
-    """'finetune' or 'probe': which scored better on the validation images.
-
-    Classification: the fine-tuned network must be right on clearly more validation
-    images than the probe: McNemar's test, one-sided at 5%, on the images where only one
-    of them is right (``wins - losses > 1.645 sqrt(wins + losses)``). A small validation
-    split is noisy (one image of 109 is nearly a point of accuracy) and the probe is the
-    safe choice, so a tie keeps the probe. Otherwise (regression, multi-label) the lower
-    validation loss wins.
-    """
-    if not all(math.isfinite(s["loss"]) for s in (probe, finetuned)):
-        return "probe" if math.isfinite(probe["loss"]) else "finetune"
-    if "correct" in probe:
-        wins = int(np.sum(finetuned["correct"] & ~probe["correct"]))
-        losses = int(np.sum(probe["correct"] & ~finetuned["correct"]))
-        clearly = wins - losses > _Z_ONE_SIDED * math.sqrt(wins + losses)  # (so wins > losses)
-        return "finetune" if clearly else "probe"
-    return "finetune" if finetuned["loss"] <= probe["loss"] else "probe"
 
 
 class RandomResizedCropFlip:

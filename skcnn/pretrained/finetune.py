@@ -19,10 +19,15 @@ from ..data.transforms import ImageItems, PilPreprocess, prepare_tensor
 from ..plugins import BackbonePlugin
 from ..utils._hardware import PRECISIONS, resolve_device, resolve_precision
 from ..utils._random import seeded
+from ._interpolate import (
+    INTERPOLATION_WEIGHTS,
+    choose_interpolation,
+    ensemble_outputs,
+    interpolate_states,
+)
 from ._lpft import (
     auto_finetune_augment,
     auto_finetune_epochs,
-    better_of,
     describe_indices,
     fit_head,
     parameter_snapshot,
@@ -331,24 +336,42 @@ class FineTuningMixin:
 
     def _keep_better(self, net, images, features, targets, valid_idx, criterion, recipe, *,
                      probe, trunk_before, seed, device):
-        """Score the fine-tuned network on the validation images and keep it, or go back
-        to the probe (pretrained backbone, probe refitted on every training image)."""
+        """Choose the network between the probe (``a = 0``) and the fine-tuned one
+        (``a = 1``) by their interpolations' scores on the validation images (WiSE-FT,
+        :mod:`._interpolate`), then refit the probe on every training image when the
+        chosen network has a share of it."""
         probe_score, probe_state, probe_alpha = probe
-        head = net.module_.head
-        if self._head_from_features():
-            with torch.no_grad():
-                outputs = head.eval()(features[valid_idx].to(device)).cpu()
-        else:
-            outputs = net.predict_logits(images[valid_idx])
-        finetuned_score = validation_score(outputs, targets.values[valid_idx],
-                                           targets.weight[valid_idx], criterion, self._task())
-        recipe["phases"].append({"phase": "choose", "images": describe_indices(valid_idx),
-                                 "probe": probe_score, "finetune": finetuned_score})
-        recipe["chosen"] = better_of(probe_score, finetuned_score)
-        if recipe["chosen"] != "probe":
+        module, head, task = net.module_, net.module_.head, self._task()
+        finetuned = parameter_snapshot(module)
+        start = {**{"trunk." + k: v for k, v in (trunk_before or {}).items()},
+                 **{"head." + k: v for k, v in probe_state.items()}}
+        start = {**finetuned, **start}  # (cached head features: the trunk did not change)
+        valid = (targets.values[valid_idx], targets.weight[valid_idx])
+
+        def outputs_at(weight):
+            module.load_state_dict(interpolate_states(start, finetuned, weight))
+            if self._head_from_features():
+                with torch.no_grad():
+                    return head.eval()(features[valid_idx].to(device)).cpu()
+            return net.predict_logits(images[valid_idx])
+
+        outputs = {a: outputs_at(a) for a in INTERPOLATION_WEIGHTS}
+        scores = {a: validation_score(out, *valid, criterion, task) for a, out in outputs.items()}
+        weight = choose_interpolation(scores, task)
+        ensemble = validation_score(ensemble_outputs(outputs[0.0], outputs[1.0], task), *valid,
+                                    criterion, task)
+        recipe["phases"].append({
+            "phase": "choose", "images": describe_indices(valid_idx),
+            "probe": scores[0.0], "finetune": scores[1.0],
+            "candidates": [{"weight": a, **scores[a]} for a in INTERPOLATION_WEIGHTS],
+            "ensemble": ensemble, "weight": weight})
+        recipe["interpolation"] = weight
+        recipe["chosen"] = {0.0: "probe", 1.0: "finetune"}.get(weight, "interpolation")
+        module.load_state_dict(finetuned)
+        if weight == 1.0:
             return
         if trunk_before is not None:
-            net.module_.trunk.load_state_dict(trunk_before)
+            module.trunk.load_state_dict(trunk_before)
         head.load_state_dict(probe_state)
         with seeded(seed, device):  # refit on every training image of the fit
             fit_head(head.cpu(), features, targets.values, targets.weight, criterion,
@@ -356,6 +379,11 @@ class FineTuningMixin:
         head.to(device)
         recipe["phases"].append({"phase": "refit probe",
                                  "images": describe_indices(np.arange(len(images)))})
+        if weight > 0.0:
+            module.load_state_dict(interpolate_states(parameter_snapshot(module), finetuned,
+                                                      weight))
+            recipe["phases"].append({"phase": "interpolate", "weight": weight,
+                                     "images": describe_indices(np.arange(len(images)))})
 
     def _recipe_settings(self, epochs):
         """The start of ``recipe_``: the resolved settings of a fresh fit (data only)."""
@@ -436,7 +464,7 @@ class FineTuningMixin:
             def show(score):
                 return ", ".join(f"{k} {v:.4f}" for k, v in score.items() if k != "correct")
             parts.append(f"validation: probe {show(choose[0]['probe'])}; fine-tuned "
-                         f"{show(choose[0]['finetune'])} -> keeps the {chosen}")
+                         f"{show(choose[0]['finetune'])} -> keeps the {_choice_text(recipe)}")
         print("; ".join(parts), flush=True)
 
     def _precision(self, device):
@@ -588,6 +616,13 @@ class FineTunedClassifier(FineTuningMixin, BaseImageClassifier):
 
     def _criterion_kwargs(self):
         return _smoothing_kwargs(self)
+
+def _choice_text(recipe):
+    """'probe', 'finetune' or 'interpolation a=0.50' (what the recipe kept)."""
+    if recipe["chosen"] == "interpolation":
+        return f"interpolation a={recipe['interpolation']:.2f}"
+    return recipe["chosen"]
+
 
 def _smoothing_kwargs(estimator):
     """``criterion__label_smoothing`` of a single-label classifier (none for multi-label)."""

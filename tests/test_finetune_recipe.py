@@ -15,17 +15,17 @@ from skorch.callbacks import Callback
 
 from skcnn import FineTunedClassifier, FineTunedRegressor
 from skcnn.pretrained import _lpft, finetune
+from skcnn.pretrained._interpolate import (
+    INTERPOLATION_WEIGHTS,
+    choose_interpolation,
+    interpolate_states,
+)
 from skcnn.pretrained._lpft import (
     CPU_TRAIN_SIZE,
     RandomResizedCropFlip,
     auto_finetune_augment,
     auto_finetune_epochs,
     fit_head,
-)
-from skcnn.pretrained._interpolate import (
-    INTERPOLATION_WEIGHTS,
-    choose_interpolation,
-    interpolate_states,
 )
 from skcnn.pretrained.finetune import FineTuningMixin
 from skcnn.scratch._recipe import RandomShift

@@ -456,7 +456,6 @@ class FineTuningMixin:
         return trained, interrupted
 
     def _print_recipe(self, recipe):
-        chosen = recipe["chosen"]
         parts = [f"{type(self).__name__}: {recipe['max_epochs']} epoch(s)",
                  f"augment={recipe['augment']}"]
         choose = [p for p in recipe["phases"] if p["phase"] == "choose"]

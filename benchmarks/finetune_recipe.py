@@ -89,6 +89,9 @@ def main():
             for key, value in details.items():  # scores: without the per-image 'correct'
                 if isinstance(value, dict):
                     details[key] = {k: round(v, 4) for k, v in value.items() if k != "correct"}
+                elif isinstance(value, list):  # the interpolation candidates
+                    details[key] = [{k: round(v, 4) for k, v in c.items() if k != "correct"}
+                                    for c in value]
             print("  ", phase["phase"], f"on {len(phase['images'])} images", details)
     if probe_acc is not None:
         print(f"fine-tuned - probe: {100 * (acc - probe_acc):+.1f} points "

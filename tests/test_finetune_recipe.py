@@ -14,7 +14,7 @@ from sklearn.model_selection import StratifiedKFold, cross_validate
 from skorch.callbacks import Callback
 
 from skcnn import FineTunedClassifier, FineTunedRegressor
-from skcnn.pretrained import _lpft, finetune
+from skcnn.pretrained import _lpft, _recipe_phases
 from skcnn.pretrained._interpolate import (
     INTERPOLATION_WEIGHTS,
     choose_interpolation,
@@ -104,7 +104,7 @@ def test_each_cv_fold_sees_only_its_training_images(lfw, monkeypatch):
         seen.append(images.clone())
         return original(module, images, *args, **kwargs)
 
-    monkeypatch.setattr(finetune, "trunk_features", spy)
+    monkeypatch.setattr(_recipe_phases, "trunk_features", spy)
     cv = StratifiedKFold(2, shuffle=True, random_state=0)
     clf = FineTunedClassifier(**FAST, unfreeze="head")
     result = cross_validate(clf, X[::2], y[::2], cv=cv, return_estimator=True)
@@ -122,13 +122,13 @@ def test_each_cv_fold_sees_only_its_training_images(lfw, monkeypatch):
 def test_choice_uses_the_validation_images_only(faces, monkeypatch):
     X, y = faces
     scored = []
-    original = finetune.validation_score
+    original = _recipe_phases.validation_score
 
     def spy(outputs, targets, *args, **kwargs):
         scored.append(len(targets))
         return original(outputs, targets, *args, **kwargs)
 
-    monkeypatch.setattr(finetune, "validation_score", spy)
+    monkeypatch.setattr(_recipe_phases, "validation_score", spy)
     clf = FineTunedClassifier(**FAST).fit(X, y)
     n_valid = len(phase(clf.recipe_, "choose")["images"])
     # the probe, each interpolation candidate (a=0 .. 1) and the output-space ensemble
@@ -238,7 +238,7 @@ def test_interpolation_candidates_score_validation_images_and_the_ends_are_the_t
     import skcnn
 
     X, y = faces
-    monkeypatch.setattr(finetune, "choose_interpolation", lambda scores, task: forced)
+    monkeypatch.setattr(_recipe_phases, "choose_interpolation", lambda scores, task: forced)
     clf = FineTunedClassifier(**FAST).fit(X, y)
     choose, probe = phase(clf.recipe_, "choose"), phase(clf.recipe_, "probe")
     valid = choose["images"]

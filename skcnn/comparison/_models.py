@@ -174,17 +174,17 @@ def _cnn(*, device, quick, random_state, **_):
 def _finetuned(*, side, device, quick, random_state, backbone, **_):
     from ..pretrained.finetune import FineTunedClassifier
 
-    # The default recipe (linear probe, fine-tuning from it, the better of the two kept;
-    # epochs and augmentation sized by the data and the device), at the input size of the
-    # pretrained features (its probe is then the features + logreg row of the table),
-    # except small images on a CPU: 32 pixels (a quarter of the cost of 64), 2 epochs of
-    # the last two stages keep the default run on the 8x8 digits (5 folds) within 3 minutes.
+    # The default recipe (linear probe, fine-tuning from it, the interpolation between the
+    # two chosen on a validation split; epochs and augmentation sized by the data and the
+    # device), at the input size of the pretrained features, so that its probe is the
+    # features + logreg row of the table and the choice cannot fall below it. Small images on
+    # a CPU: 2 epochs of the last stage only, which keeps the default run on the 8x8 digits
+    # (5 folds, 64 pixels) within 3 minutes.
     input_size = feature_input_size(side, quick) or 224
     settings = {"max_epochs": 1} if quick else {}
     if device.type != "cuda" and side is not None and side <= 32:
-        input_size = 32
         settings.setdefault("max_epochs", 2)
-        settings["unfreeze"] = 2
+        settings["unfreeze"] = 1
     estimator = FineTunedClassifier(
         backbone=backbone, input_size=input_size,
         device=str(device), random_state=random_state, verbose=0, **settings)

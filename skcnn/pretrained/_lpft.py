@@ -17,14 +17,12 @@ type (:func:`auto_finetune_epochs`, :func:`auto_finetune_augment`).
 """
 
 import copy
-import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..scratch._recipe import RandomShift
+from ..data.augment import RandomResizedCropFlip, RandomShift
 
 __all__ = ["trunk_features", "fit_head", "ridge_strength", "head_loss", "validation_score",
            "RandomResizedCropFlip", "auto_finetune_epochs", "auto_finetune_augment",
@@ -161,53 +159,6 @@ def validation_score(outputs, targets, weight, criterion, task):
         correct = (outputs.argmax(1) == targets).numpy()
         score.update(accuracy=float(correct.mean()), correct=correct)
     return score
-
-
-class RandomResizedCropFlip:
-    """Batch augmentation for photos: a random crop of each image (``scale`` of its area,
-    aspect ratio in ``ratio``), resized to ``size`` x ``size``, mirrored left-right half of
-    the time (Inception-style crops).
-
-    The output may be smaller than the input (training at a lower resolution than
-    prediction; the network's global pooling takes any size).
-    """
-
-    def __init__(self, size, scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3), flip=True):
-        self.size = int(size)
-        self.scale = tuple(scale)
-        self.ratio = tuple(ratio)
-        self.flip = bool(flip)
-
-    def __repr__(self):
-        return (f"RandomResizedCropFlip(size={self.size}, scale={self.scale}, "
-                f"flip={self.flip})")
-
-    def _box(self, height, width):
-        area = height * width
-        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
-        for _ in range(10):
-            target = area * float(torch.empty(1).uniform_(*self.scale))
-            aspect = math.exp(float(torch.empty(1).uniform_(*log_ratio)))
-            w = int(round(math.sqrt(target * aspect)))
-            h = int(round(math.sqrt(target / aspect)))
-            if 0 < w <= width and 0 < h <= height:
-                top = int(torch.randint(0, height - h + 1, (1,)))
-                left = int(torch.randint(0, width - w + 1, (1,)))
-                return top, left, h, w
-        return 0, 0, height, width  # (no crop found: the whole image)
-
-    def __call__(self, batch):
-        _, _, height, width = batch.shape
-        crops = []
-        for image in batch:
-            top, left, h, w = self._box(height, width)
-            crop = image[None, :, top:top + h, left:left + w]
-            crop = F.interpolate(crop, size=(self.size, self.size), mode="bilinear",
-                                 align_corners=False, antialias=True)
-            if self.flip and bool(torch.rand(1) < 0.5):
-                crop = crop.flip(3)
-            crops.append(crop)
-        return torch.cat(crops)
 
 
 def _device_kind(device):

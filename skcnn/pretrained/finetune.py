@@ -5,115 +5,33 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from PIL import Image
-from skorch.callbacks import Callback
 from torch import nn
 
-from .._batches import TensorBatches
-from .._progress import tqdm
 from .._sklearn_compat import Interval, StrOptions
 from ..base import OPTIMIZERS, TRAINING_CONSTRAINTS, BaseImageClassifier
-from ..data.augment import AUGMENT_PRESETS, describe_augmentation, make_augmentation
+from ..data.augment import AUGMENT_PRESETS, make_augmentation
 from ..data.inputs import image_input
 from ..data.transforms import ImageItems, PilPreprocess, prepare_tensor
 from ..plugins import BackbonePlugin
-from ..utils._hardware import PRECISIONS, resolve_device, resolve_precision
-from ..utils._random import seeded
-from ._interpolate import (
-    INTERPOLATION_WEIGHTS,
-    choose_interpolation,
-    ensemble_outputs,
-    interpolate_states,
+from ..utils._hardware import PRECISIONS, resolve_device
+from ._finetune_net import (
+    FineTuneNet,
+    Unfreeze,
+    backbone_stages,
+    smoothing_kwargs,
+    source_shape,
+    training_precision,
 )
 from ._lpft import (
-    auto_finetune_augment,
     auto_finetune_epochs,
     describe_indices,
-    fit_head,
     parameter_snapshot,
-    ridge_strength,
-    trunk_features,
-    validation_score,
 )
+from ._recipe_phases import RecipePhases
 from .backbones import resolve_backbone
-from .features import GlobalPool
 
 __all__ = ["FineTunedClassifier", "FineTuneNet", "FineTuningMixin", "FINETUNE_CONSTRAINTS",
            "backbone_stages"]
-
-_FORWARD_FEATURES = "forward_features"
-
-
-def backbone_stages(model, layer_names):
-    """Split the backbone's parameters into ordered stages.
-
-    Stage boundaries are the named layers (``layer_names``, outermost
-    containers dropped when their children are listed). Parameters outside any
-    named layer join the stage that runs before them (the stem joins the first).
-
-    Returns
-    -------
-    stages : list of (str, list of str)
-        Stage name and the names of its parameters, first stage first.
-    """
-    names = [n for n in layer_names if n != _FORWARD_FEATURES]
-    names = [n for n in names if not any(other.startswith(n + ".") for other in names)]
-    stages = [(name, []) for name in names] or [("backbone", [])]
-    current = 0
-    for param_name, _ in model.named_parameters():
-        for index, (name, _) in enumerate(stages):
-            if param_name.startswith(name + "."):
-                current = index
-                break
-        stages[current][1].append(param_name)
-    return [(name, params) for name, params in stages if params]
-
-
-class FineTuneNet(nn.Module):
-    """Backbone trunk, global average pooling and a new classification head.
-
-    With ``freeze_bn`` the backbone's BatchNorm layers stay in inference mode
-    (they keep their ImageNet statistics) even while the net trains.
-    """
-
-    def __init__(self, trunk, n_features, n_classes, hidden_units=(), dropout=0.0,
-                 freeze_bn=True):
-        super().__init__()
-        self.trunk = trunk
-        self.pool = GlobalPool("avg")
-        layers, width = [], n_features
-        for units in hidden_units:
-            layers += [nn.Dropout(dropout), nn.Linear(width, units), nn.ReLU()]
-            width = units
-        layers += [nn.Dropout(dropout), nn.Linear(width, n_classes)]
-        self.head = nn.Sequential(*layers)
-        self.freeze_bn = freeze_bn
-
-    def train(self, mode=True):
-        super().train(mode)
-        if mode and self.freeze_bn:
-            for module in self.trunk.modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.eval()
-        return self
-
-    def forward(self, x):
-        return self.head(self.pool(self.trunk(x)))
-
-
-class _Unfreeze(Callback):
-    """Train the head alone for ``freeze_epochs`` epochs, then the chosen backbone stages."""
-
-    def __init__(self, freeze_epochs, trainable):
-        self.freeze_epochs = freeze_epochs
-        self.trainable = trainable
-
-    def on_epoch_begin(self, net, **kwargs):
-        epoch = len(net.history)  # 1-based number of the epoch that starts
-        unfrozen = epoch > self.freeze_epochs
-        for name, param in net.module_.trunk.named_parameters():
-            param.requires_grad_(unfrozen and name in self.trainable)
-
 
 #: Parameter constraints of the backbone and fine-tuning recipe parameters.
 FINETUNE_CONSTRAINTS = {
@@ -136,8 +54,7 @@ FINETUNE_CONSTRAINTS = {
 }
 
 
-
-class FineTuningMixin:
+class FineTuningMixin(RecipePhases):
     """The pretrained network and its fine-tuning recipe (a mixin for the estimators)."""
 
     #: Train a head alone on features computed once (False: run the backbone every epoch,
@@ -165,7 +82,7 @@ class FineTuningMixin:
         items, kind = image_input(self, X, reset=reset)
         if reset:
             # What augment='auto' looks at: (C, H, W) of arrays; None for files and PIL.
-            self._source_shape = _source_shape(items, kind)
+            self._source_shape = source_shape(items, kind)
             self._plugin = resolve_backbone(self.backbone)
             self.preprocess_ = self._plugin.preprocess_config().with_input_size(self.input_size)
         transform = PilPreprocess.from_config(self.preprocess_)
@@ -241,23 +158,13 @@ class FineTuningMixin:
         # A warm start continues with the backbone already unfrozen; after the probe
         # the head is trained already.
         head_only = 0 if resume or self.freeze_epochs == "probe" else self.freeze_epochs
-        return [("unfreeze", _Unfreeze(head_only, trainable))] + schedule
+        return [("unfreeze", Unfreeze(head_only, trainable))] + schedule
 
     # ------------------------------------------------------------------ 'auto' settings
     def _resolve_epochs(self, epochs, n_images):
         if isinstance(epochs, str) and epochs == "auto":
             return auto_finetune_epochs(n_images, resolve_device(self.device))
         return epochs
-
-    def _augmentation_choice(self, images):
-        """``augment`` with 'auto' resolved for the images of this fit (None, a preset
-        or a callable)."""
-        if not (isinstance(self.augment, str) and self.augment == "auto"):
-            return self.augment
-        if self.unfreeze == "head":  # the frozen backbone's features are computed once
-            return None
-        return auto_finetune_augment(getattr(self, "_source_shape", None),
-                                     int(images.shape[-1]), self.device_, self._task())
 
     def _training_augmentation(self, inputs):
         if isinstance(self.augment, str) and self.augment == "auto":
@@ -334,146 +241,13 @@ class FineTuningMixin:
             self._print_recipe(recipe)
         return fitted, interrupted
 
-    def _keep_better(self, net, images, features, targets, valid_idx, criterion, recipe, *,
-                     probe, trunk_before, seed, device):
-        """Choose the network between the probe (``a = 0``) and the fine-tuned one
-        (``a = 1``) by their interpolations' scores on the validation images (WiSE-FT,
-        :mod:`._interpolate`), then refit the probe on every training image when the
-        chosen network has a share of it."""
-        probe_score, probe_state, probe_alpha = probe
-        module, head, task = net.module_, net.module_.head, self._task()
-        finetuned = parameter_snapshot(module)
-        start = {**{"trunk." + k: v for k, v in (trunk_before or {}).items()},
-                 **{"head." + k: v for k, v in probe_state.items()}}
-        start = {**finetuned, **start}  # (cached head features: the trunk did not change)
-        valid = (targets.values[valid_idx], targets.weight[valid_idx])
-
-        def outputs_at(weight):
-            module.load_state_dict(interpolate_states(start, finetuned, weight))
-            if self._head_from_features():
-                with torch.no_grad():
-                    return head.eval()(features[valid_idx].to(device)).cpu()
-            return net.predict_logits(images[valid_idx])
-
-        outputs = {a: outputs_at(a) for a in INTERPOLATION_WEIGHTS}
-        scores = {a: validation_score(out, *valid, criterion, task) for a, out in outputs.items()}
-        weight = choose_interpolation(scores, task)
-        ensemble = validation_score(ensemble_outputs(outputs[0.0], outputs[1.0], task), *valid,
-                                    criterion, task)
-        recipe["phases"].append({
-            "phase": "choose", "images": describe_indices(valid_idx),
-            "probe": scores[0.0], "finetune": scores[1.0],
-            "candidates": [{"weight": a, **scores[a]} for a in INTERPOLATION_WEIGHTS],
-            "ensemble": ensemble, "weight": weight})
-        recipe["interpolation"] = weight
-        recipe["chosen"] = {0.0: "probe", 1.0: "finetune"}.get(weight, "interpolation")
-        module.load_state_dict(finetuned)
-        if weight == 1.0:
-            return
-        if trunk_before is not None:
-            module.trunk.load_state_dict(trunk_before)
-        head.load_state_dict(probe_state)
-        with seeded(seed, device):  # refit on every training image of the fit
-            fit_head(head.cpu(), features, targets.values, targets.weight, criterion,
-                     ridge_alpha=probe_alpha)
-        head.to(device)
-        recipe["phases"].append({"phase": "refit probe",
-                                 "images": describe_indices(np.arange(len(images)))})
-        if weight > 0.0:
-            module.load_state_dict(interpolate_states(parameter_snapshot(module), finetuned,
-                                                      weight))
-            recipe["phases"].append({"phase": "interpolate", "weight": weight,
-                                     "images": describe_indices(np.arange(len(images)))})
-
-    def _recipe_settings(self, epochs):
-        """The start of ``recipe_``: the resolved settings of a fresh fit (data only)."""
-        size = int(np.atleast_1d(self.preprocess_.input_size)[-1])
-        augment = self._augmentation_choice(torch.zeros((1, 3, size, size)))
-        return {"input_size": size, "max_epochs": int(epochs),
-                "augment": describe_augmentation(augment), "dropout": self._head_dropout(),
-                "learning_rate": (OPTIMIZERS[self.optimizer][1] if self.learning_rate is None
-                                  else self.learning_rate),
-                "lr_schedule": self.lr_schedule, "chosen": "finetune", "phases": []}
-
-    def _finetune_phase(self, fit_idx, trained):
-        phase = {"phase": "finetune",
-                 "trains": "head" if self.unfreeze == "head" else "head and backbone",
-                 "epochs": int(trained["n_iter_"])}
-        if fit_idx is not None:
-            phase["images"] = describe_indices(fit_idx)
-        return phase
-
-    def _trunk_features(self, net, images, device):
-        """Pooled features of the frozen backbone for every image (a progress bar unless
-        ``verbose=0``)."""
-        with tqdm(total=len(images), desc=f"{type(self).__name__} features", unit="img",
-                  disable=not self.verbose, leave=False) as bar:
-            return trunk_features(net.module_, images, max(self.batch_size, 64), device,
-                                  progress=bar.update)
-
-    def _fit_probe(self, head, features, targets, fit_idx, valid_idx, criterion, seed, device,
-                   recipe):
-        """Fit the head on the features of ``fit_idx``; its validation score and weights."""
-        head.cpu()
-        strength = {}
-        if self._task() == "regression" and len(fit_idx) >= 3:  # ridge: its penalty matters
-            strength["ridge_alpha"] = ridge_strength(
-                features[fit_idx], targets.values[fit_idx], targets.weight[fit_idx])
-        with seeded(seed, device):
-            n_iter = fit_head(head, features[fit_idx], targets.values[fit_idx],
-                              targets.weight[fit_idx], criterion,
-                              ridge_alpha=strength.get("ridge_alpha"))
-        phase = {"phase": "probe", "images": describe_indices(fit_idx),
-                 "lbfgs_evaluations": int(n_iter), **strength}
-        score = None
-        if valid_idx is not None:
-            with torch.no_grad():
-                outputs = head.eval()(features[valid_idx])
-            score = validation_score(outputs, targets.values[valid_idx],
-                                     targets.weight[valid_idx], criterion, self._task())
-            phase.update(validation_images=describe_indices(valid_idx), score=score)
-        head.to(device)
-        recipe["phases"].append(phase)
-        return score, parameter_snapshot(head), strength.get("ridge_alpha")
-
-    def _train_head_on_features(self, net, features, targets, fit_idx, valid_idx, *, epochs,
-                                seed, device, progress):
-        """Train the head alone on cached backbone features (no backbone pass per epoch);
-        the returned ``net_`` is the whole network, with the head's history."""
-        head_net = self._training_net(net.module_.head, device, seed, {})
-        head_net.initialize()
-
-        def part(idx):
-            return TensorBatches(features[idx], targets.values[idx], targets.weight[idx])
-
-        trained, interrupted = self._run_training(
-            head_net, part(fit_idx), None if valid_idx is None else part(valid_idx),
-            epochs=epochs, seed=seed, device=device, augment=None,
-            early_stopping=valid_idx is not None, partial=False, resume=False,
-            progress=progress)
-        net.history = head_net.history
-        trained["net_"] = net
-        return trained, interrupted
-
-    def _print_recipe(self, recipe):
-        parts = [f"{type(self).__name__}: {recipe['max_epochs']} epoch(s)",
-                 f"augment={recipe['augment']}"]
-        choose = [p for p in recipe["phases"] if p["phase"] == "choose"]
-        if choose:
-            def show(score):
-                return ", ".join(f"{k} {v:.4f}" for k, v in score.items() if k != "correct")
-            parts.append(f"validation: probe {show(choose[0]['probe'])}; fine-tuned "
-                         f"{show(choose[0]['finetune'])} -> keeps the {_choice_text(recipe)}")
-        print("; ".join(parts), flush=True)
-
     def _precision(self, device):
-        return _training_precision(self.precision, device)
+        return training_precision(self.precision, device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.string = True  # file paths
         return tags
-
 
 
 class FineTunedClassifier(FineTuningMixin, BaseImageClassifier):
@@ -614,41 +388,4 @@ class FineTunedClassifier(FineTuningMixin, BaseImageClassifier):
         self.runtime = runtime
 
     def _criterion_kwargs(self):
-        return _smoothing_kwargs(self)
-
-def _choice_text(recipe):
-    """'probe', 'finetune' or 'interpolation a=0.50' (what the recipe kept)."""
-    if recipe["chosen"] == "interpolation":
-        return f"interpolation a={recipe['interpolation']:.2f}"
-    return recipe["chosen"]
-
-
-def _smoothing_kwargs(estimator):
-    """``criterion__label_smoothing`` of a single-label classifier (none for multi-label)."""
-    smoothing = getattr(estimator, "label_smoothing", 0.0)
-    if smoothing and not estimator._is_multilabel():
-        return {"label_smoothing": float(smoothing)}
-    return {}
-
-
-def _source_shape(items, kind):
-    """``(C, H, W)`` of the images as given (what ``augment='auto'`` looks at): of the
-    array, or of the first PIL image or file (its header only); None if unreadable."""
-    if kind == "array":
-        return tuple(int(s) for s in items.shape[1:])
-    try:
-        first = items[0]
-        image = first if isinstance(first, Image.Image) else Image.open(first)
-        try:
-            return (len(image.getbands()), image.height, image.width)
-        finally:
-            if image is not first:
-                image.close()
-    except (OSError, IndexError, TypeError, ValueError, Image.DecompressionBombError):
-        return None  # reading the images gives the clear error
-
-
-def _training_precision(precision, device):
-    """Autocast dtype for training, or None for plain float32."""
-    dtype = resolve_precision(precision, device)
-    return None if dtype == torch.float32 else dtype
+        return smoothing_kwargs(self)

@@ -5,10 +5,9 @@ Everything here is a pure function of the input shape, the number of training im
 the task, so the same data always gives the same recipe (no timing, no device probing).
 """
 
-import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..data.augment import RandomShift
 from ..plugins import ArchitecturePlugin
 from .layers import make_activation
 
@@ -126,43 +125,6 @@ class AutoCNN(ArchitecturePlugin):
             layers.append(nn.Dropout(self.dropout))
         layers.append(nn.Linear(channels, meta.n_outputs))
         return nn.Sequential(*layers)
-
-
-class RandomShift:
-    """Batch augmentation: shift each image by a random whole number of pixels (zero
-    fill) and, with ``flip``, mirror half of them left-right.
-
-    Vectorised over the batch (one gather), so it costs next to nothing per epoch.
-
-    Parameters
-    ----------
-    max_shift : tuple of int
-        ``(rows, columns)``: largest shift in each direction.
-    flip : bool
-        Random horizontal flips (photos; not digits or text).
-    """
-
-    def __init__(self, max_shift, flip=False):
-        self.max_shift = tuple(int(s) for s in max_shift)
-        self.flip = bool(flip)
-
-    def __repr__(self):
-        return f"RandomShift(max_shift={self.max_shift}, flip={self.flip})"
-
-    def __call__(self, batch):
-        n, _, height, width = batch.shape
-        sh, sw = self.max_shift
-        padded = F.pad(batch, (sw, sw, sh, sh))
-        dy = torch.randint(0, 2 * sh + 1, (n, 1))
-        dx = torch.randint(0, 2 * sw + 1, (n, 1))
-        rows = torch.arange(height)[None, :] + dy  # (n, H) rows of the padded images
-        cols = torch.arange(width)[None, :] + dx  # (n, W)
-        if self.flip:
-            mirror = torch.rand(n) < 0.5
-            cols = torch.where(mirror[:, None], cols.flip(1), cols)
-        index = torch.arange(n)[:, None, None]
-        out = padded[index, :, rows[:, :, None], cols[:, None, :]]  # (n, H, W, C)
-        return out.permute(0, 3, 1, 2).contiguous()
 
 
 def auto_augment(in_channels, height, width, task):

@@ -14,9 +14,11 @@ __all__ = [
     "WeightsUnavailableError",
     "IncompatibleWeightsError",
     "ModelFileError",
+    "ModelFileLimitError",
     "OnnxExportError",
     "DivergenceError",
     "TrainingInterruptedWarning",
+    "UntrustedParametersWarning",
 ]
 
 
@@ -83,6 +85,27 @@ class ModelFileError(_Picklable, ValueError):
     that is not allowed, or holding weights that do not fit the rebuilt network.
 
     The message says what was wrong and what to do.
+    """
+
+
+class ModelFileLimitError(ModelFileError):
+    """A model file declares or holds more than :func:`skcnn.load`'s limits allow.
+
+    Raised before anything is allocated or built: too many zip members, a member
+    (or all of them) larger than its limit, a string dtype wider than the bound,
+    an array or a JSON document too large or too deeply nested. The message names
+    the member and the limit (a field of :class:`skcnn.io.LoadLimits`) and how to
+    raise it for a file you trust.
+    """
+
+
+class UntrustedParametersWarning(UserWarning):
+    """:func:`skcnn.load` reset parameters that would let the file choose where the model
+    reads, writes or runs (a cache folder, a device, callbacks, worker processes, a
+    weights or word-vector path) to their defaults.
+
+    Issued once per load; the message names each parameter with the value the file
+    gave and how to keep it (``params=`` or ``trusted=True``).
     """
 
 

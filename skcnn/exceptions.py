@@ -15,9 +15,11 @@ __all__ = [
     "IncompatibleWeightsError",
     "ModelFileError",
     "FolderBoundaryError",
+    "ModelFileLimitError",
     "OnnxExportError",
     "DivergenceError",
     "TrainingInterruptedWarning",
+    "UntrustedParametersWarning",
 ]
 
 
@@ -96,6 +98,27 @@ class FolderBoundaryError(_Picklable, ValueError):
     resolves outside the folder is refused, whatever checksum the record
     gives (whoever wrote the record could write the checksum too). The
     message names the entry and the folder.
+    """
+
+
+class ModelFileLimitError(ModelFileError):
+    """A model file declares or holds more than :func:`skcnn.load`'s limits allow.
+
+    Raised before anything is allocated or built: too many zip members, a member
+    (or all of them) larger than its limit, a string dtype wider than the bound,
+    an array or a JSON document too large or too deeply nested. The message names
+    the member and the limit (a field of :class:`skcnn.io.LoadLimits`) and how to
+    raise it for a file you trust.
+    """
+
+
+class UntrustedParametersWarning(UserWarning):
+    """:func:`skcnn.load` reset parameters that would let the file choose where the model
+    reads, writes or runs (a cache folder, a device, callbacks, worker processes, a
+    weights or word-vector path) to their defaults.
+
+    Issued once per load; the message names each parameter with the value the file
+    gave and how to keep it (``params=`` or ``trusted=True``).
     """
 
 

@@ -152,27 +152,43 @@ def _decode_float(value, where):
 
 
 def _decode_array(spec, where):
+    from ._limits import active_limits, check_array
+
     if not isinstance(spec, dict) or set(spec) != {"dtype", "shape", "data"}:
         raise _bad(where, "an array needs dtype, shape and data")
     dtype, shape, data = spec["dtype"], spec["shape"], spec["data"]
     if not isinstance(data, list) or not isinstance(shape, list):
         raise _bad(where, "an array's shape and data must be lists")
+    if not all(type(s) is int and s >= 0 for s in shape):
+        raise _bad(where, f"the shape {shape!r} is not a list of non-negative ints")
+    if math.prod(shape) != len(data):
+        raise _bad(where, f"{len(data)} values do not fill shape {shape}")
+    limits = active_limits()
     if dtype == "object":
+        check_array(np.dtype(object), shape, where, limits)
         values = [decode(v, f"{where}[{i}]") for i, v in enumerate(data)]
         array = np.empty(len(values), dtype=object)
         array[:] = values
     else:
         try:
-            np_dtype = np.dtype(dtype)
-        except TypeError:
-            raise _bad(where, f"unknown dtype {dtype!r}") from None
-        if np_dtype.kind not in "biufU":
+            np_dtype = np.dtype(dtype) if isinstance(dtype, str) else None
+        except Exception:  # TypeError, ValueError, SyntaxError of odd dtype strings
+            np_dtype = None
+        if np_dtype is None or np_dtype.kind not in "biufU" or np_dtype.fields is not None \
+                or np_dtype.shape != ():
             raise _bad(where, f"dtype {dtype!r} is not allowed")
+        check_array(np_dtype, shape, where, limits)  # before anything is allocated
         if np_dtype.kind == "f":
             data = [_decode_float(v, where) for v in data]
-        array = np.array(data, dtype=np_dtype)
+        elif not all(isinstance(v, (int, float, str, bool)) for v in data):
+            raise _bad(where, f"the values of a {np_dtype.str} array must be numbers or "
+                              "strings")
+        try:
+            array = np.array(data, dtype=np_dtype)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise _bad(where, f"the values do not fit dtype {dtype!r} ({exc})") from None
     try:
-        return array.reshape([int(s) for s in shape])
+        return array.reshape(shape)
     except (TypeError, ValueError):
         raise _bad(where, f"{len(data)} values do not fill shape {shape}") from None
 
@@ -196,7 +212,7 @@ def decode(value, where="value"):
         params = {name: decode(v, f"{where}.{name}") for name, v in value["params"].items()}
         try:
             return cls(**params)
-        except TypeError as exc:
+        except Exception as exc:  # TypeError: parameters of another version
             raise ModelFileError(
                 f"{where}: {value['__object__']} does not take the recorded parameters "
                 f"({exc}); the file was written with another version of it. Install the version "
@@ -233,12 +249,16 @@ def decode(value, where="value"):
             raise _bad(where, "a history must hold a list")
         return History(decode(body, where))
     if marker == "__dtype__":
+        from ._limits import active_limits, check_array
+
         try:
             dtype = np.dtype(body) if isinstance(body, str) else None
-        except TypeError:
+        except Exception:  # TypeError, ValueError, SyntaxError of odd dtype strings
             dtype = None
-        if dtype is None or dtype.kind not in "biufU":
+        if dtype is None or dtype.kind not in "biufU" or dtype.fields is not None \
+                or dtype.shape != ():
             raise _bad(where, f"dtype {body!r} is not allowed")
+        check_array(dtype, [1], where, active_limits())
         return dtype
     if marker == "__path__":
         if not isinstance(body, str):
@@ -253,7 +273,7 @@ def decode(value, where="value"):
 
         try:
             return torch.device(body)
-        except RuntimeError:
+        except Exception:  # RuntimeError, ValueError of a malformed device string
             raise _bad(where, f"unknown device {body!r}") from None
     if marker == "__preprocess__":
         from ..plugins import PreprocessConfig

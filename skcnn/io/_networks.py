@@ -236,6 +236,14 @@ def _rebuild_trained(estimator, kind, tensors):
                 return _backbone_from(plugin, trunk_state)
 
         estimator._plugin = _Stored()
+    if not finetuned:
+        # The recorded parameters size the network: build it on the meta device first
+        # (no memory) so that one whose shapes the stored weights do not have is refused
+        # before it is allocated.
+        with warnings.catch_warnings(), torch.device("meta"):
+            warnings.simplefilter("ignore", UserWarning)
+            probe = estimator._build_module(meta)
+        check_weights(probe, tensors, type(estimator).__name__)
     try:
         # Warnings about the parameters were given when the model was fitted.
         with seeded(estimator._seed, device), warnings.catch_warnings():

@@ -22,8 +22,8 @@ __all__ = ["PLACEHOLDER", "split_skcnn_objects", "put_back", "dump_skops", "load
 #: Prefix of the strings that stand for skcnn objects in the skops part.
 PLACEHOLDER = "\x00skcnn-object:"
 
-#: Modules whose classes are plain data (CV splitters, scorers) that skops does not trust
-#: by default but a fitted GridSearchCV holds.
+#: Modules whose own classes (defined there, not imported into them) are plain data (CV
+#: splitters, scorers) that skops does not trust by default but a fitted GridSearchCV holds.
 _DATA_CLASS_MODULES = ("sklearn.model_selection._split", "sklearn.metrics._scorer")
 
 #: skcnn functions a saved scikit-learn object may name (looked up, never called on load).
@@ -106,7 +106,11 @@ def put_back(obj, objects):
 
 
 def _is_trusted_name(name):
-    """The class or skcnn function ``name`` stands for, if it is one this module trusts."""
+    """Whether skcnn trusts the type ``name`` of a skops node: a class *defined* in
+    scikit-learn that is an estimator, or a CV splitter or scorer class defined in
+    :data:`_DATA_CLASS_MODULES`, or one of :data:`_SKCNN_FUNCTIONS`. A name that merely
+    resolves to something (``sklearn.metrics._scorer.Counter`` is ``collections.Counter``,
+    imported there) is not trusted."""
     if name in _SKCNN_FUNCTIONS:
         return True
     module, _, attr = name.rpartition(".")
@@ -116,7 +120,7 @@ def _is_trusted_name(name):
         found = getattr(import_module(module), attr)
     except (ImportError, AttributeError):
         return False
-    if not inspect.isclass(found):
+    if not inspect.isclass(found) or found.__module__ != module or found.__name__ != attr:
         return False
     from sklearn.base import BaseEstimator
 
@@ -127,7 +131,12 @@ def untrusted_types(data, trusted=()):
     """``(trusted, refused)`` type names of skops ``data`` beyond skops' own defaults."""
     import skops.io as sio
 
-    names = sio.get_untrusted_types(data=data)
+    try:
+        names = sio.get_untrusted_types(data=data)
+    except Exception as exc:  # skops' errors on a damaged schema (KeyError, TypeError...)
+        raise ModelFileError(f"The model file's scikit-learn part cannot be read "
+                             f"({type(exc).__name__}: {exc}); it is damaged. Save the model "
+                             "again.") from None
     extra = set(trusted or ())
     accepted = [n for n in names if n in extra or _is_trusted_name(n)]
     refused = [n for n in names if n not in accepted]
@@ -160,8 +169,9 @@ def dump_skops(obj):
 def load_skops(data, trusted=()):
     """The object in skops ``data``; refuses types that neither skops, this module nor
     ``trusted`` trust, before anything is built."""
-    import skops.io as sio
 
+    if trusted is True:  # the caller trusts the whole file
+        return _loads(data, True)
     accepted, refused = untrusted_types(data, trusted)
     if refused:
         raise ModelFileError(
@@ -169,4 +179,15 @@ def load_skops(data, trusted=()):
             f"{', '.join(refused)}. Nothing was loaded. If you know where the file comes from "
             "and these are your own classes, load it with "
             f"skcnn.load(path, trusted={refused!r}).")
-    return sio.loads(data, trusted=accepted)
+    return _loads(data, accepted)
+
+
+def _loads(data, trusted):
+    import skops.io as sio
+
+    try:
+        return sio.loads(data, trusted=trusted)
+    except Exception as exc:  # skops' errors on a damaged file
+        raise ModelFileError(f"The model file's scikit-learn part cannot be loaded "
+                             f"({type(exc).__name__}: {exc}); it is damaged. Save the model "
+                             "again.") from None

@@ -22,6 +22,7 @@ and nothing named by the file is imported or called.
 import json
 import os
 import platform
+import re
 import uuid
 import zipfile
 from importlib.metadata import PackageNotFoundError, version
@@ -187,31 +188,69 @@ def save(estimator, path):
 # --------------------------------------------------------------------------- load
 
 
-def _open(path):
+_WEIGHTS_NAME = re.compile(r"weights/[0-9]{1,9}\.safetensors")
+
+
+def _unexpected_member(info):
+    name = info.filename
+    if name in (_MANIFEST, _SKOPS):
+        return None
+    if _WEIGHTS_NAME.fullmatch(name):
+        if info.compress_type != zipfile.ZIP_STORED:
+            return "is compressed (skcnn.save stores weights uncompressed)"
+        return None
+    return (f"is not one skcnn.save writes (only {_MANIFEST}, {_SKOPS} and "
+            "weights/<n>.safetensors)")
+
+
+def _member_limit(name, limits):
+    if name == _MANIFEST:
+        return limits.max_manifest_bytes, "max_manifest_bytes"
+    if name == _SKOPS:
+        return limits.max_skops_bytes, "max_skops_bytes"
+    return limits.max_member_bytes, "max_member_bytes"
+
+
+def _open(path, limits=None):
+    """``(archive, manifest)`` of a model file whose zip structure and declared sizes pass
+    ``limits`` (:mod:`skcnn.io._limits`) and whose manifest is a skcnn manifest."""
+    from ._limits import open_archive, parse_json, read_member, resolve_limits, too_big
+
+    limits = resolve_limits(limits)
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No model file at {path!r}. Check the path; models are written "
                                 "with skcnn.save(estimator, path).")
+    if os.path.isdir(path):
+        raise ModelFileError(f"{path!r} is a folder, not a skcnn model file; pass the path "
+                             "of a file written by skcnn.save.")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(
             f"{path!r} is not a skcnn model file (not a zip archive written by skcnn.save). A "
             "pickle or joblib file is loaded with joblib.load, and only from a source you trust.")
-    archive = zipfile.ZipFile(path)
+    archive = open_archive(path, limits, _unexpected_member)
     try:
-        manifest = json.loads(archive.read(_MANIFEST).decode("utf-8"))
-    except KeyError:
+        for info in archive.infolist():
+            limit, field = _member_limit(info.filename, limits)
+            if info.file_size > limit:
+                raise too_big(f"The member {info.filename!r} of {path!r}", info.file_size,
+                              limit, field)
+        try:
+            info = archive.getinfo(_MANIFEST)
+        except KeyError:
+            raise ModelFileError(f"{path!r} is a zip archive but not a skcnn model file (it "
+                                 f"has no {_MANIFEST}). Save the model with skcnn.save.") \
+                from None
+        data = read_member(archive, info, limits.max_manifest_bytes, "max_manifest_bytes",
+                           f"The manifest {_MANIFEST} of {path!r}")
+        manifest = parse_json(data, f"The manifest of {path!r}", limits)
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+            found = manifest.get("format") if isinstance(manifest, dict) else None
+            raise ModelFileError(f"{path!r} is not a skcnn model file (format {found!r}, "
+                                 f"expected {FORMAT_NAME!r}).")
+    except BaseException:
         archive.close()
-        raise ModelFileError(f"{path!r} is a zip archive but not a skcnn model file (it has no "
-                             f"{_MANIFEST}). Save the model with skcnn.save.") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        archive.close()
-        raise ModelFileError(f"The manifest of {path!r} is not valid JSON ({exc}); the file is "
-                             "damaged. Save the model again.") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        archive.close()
-        raise ModelFileError(f"{path!r} is not a skcnn model file (format "
-                             f"{manifest.get('format') if isinstance(manifest, dict) else None!r}"
-                             f", expected {FORMAT_NAME!r}).")
+        raise
     return archive, manifest
 
 
@@ -223,7 +262,9 @@ def _check_version(manifest, path):
         raise ModelFileError(f"{path!r} has no valid format version ({found!r}); the file is "
                              "damaged. Save the model again.")
     if found > FORMAT_VERSION:
-        writer = (manifest.get("written_by") or {}).get("skcnn", "a newer version")
+        written_by = manifest.get("written_by")
+        writer = written_by.get("skcnn") if isinstance(written_by, dict) else None
+        writer = writer if isinstance(writer, str) else "a newer version"
         raise ModelFileError(
             f"{path!r} was written by skcnn {writer} in model-file format version {found}; this "
             f"skcnn ({__version__}) reads format versions up to {FORMAT_VERSION}. Upgrade skcnn "
@@ -257,10 +298,11 @@ def _check_classes(objects):
         scan(entry.get("fitted"), f"object {index} attributes")
 
 
-def _restore(entry, index, archive):
+def _restore(entry, index):
+    """The object of manifest ``entry``: an estimator with its parameters and fitted
+    attributes, its network not yet rebuilt (see :func:`_rebuild`)."""
     from ._classes import allowed_class
     from ._json import decode
-    from ._networks import expects_network, rebuild
 
     if isinstance(entry, dict) and set(entry) == {"value"}:
         return decode(entry["value"], f"object {index}")
@@ -273,8 +315,9 @@ def _restore(entry, index, archive):
     if unknown:
         raise ModelFileError(
             f"{cls.__name__} in the model file has parameters this version does not know "
-            f"({', '.join(unknown)}); it was written by another version of skcnn. Install the "
-            "version that wrote it (skcnn.io.file_info(path) tells which) or save it again.")
+            f"({', '.join(map(str, unknown))}); it was written by another version of skcnn. "
+            "Install the version that wrote it (skcnn.io.file_info(path) tells which) or save "
+            "it again.")
     estimator.set_params(**params)
     fitted = entry.get("fitted")
     if fitted:
@@ -290,46 +333,140 @@ def _restore(entry, index, archive):
                 raise ModelFileError(f"Entry {index} of the model file records a bad attribute "
                                      f"{name!r}; save the model again.")
             setattr(estimator, name, decode(value, f"{cls.__name__}.{name}"))
-        weights = entry.get("weights")
-        tensors = None
-        if weights is not None:
-            from safetensors.torch import load as load_tensors
-
-            try:
-                tensors = load_tensors(archive.read(weights))
-            except KeyError:
-                raise ModelFileError(f"The model file lacks its weights {weights!r}; it is "
-                                     "damaged. Save the model again.") from None
-            except Exception as exc:  # safetensors' own errors: a damaged header or buffer
-                raise ModelFileError(f"The weights {weights!r} in the model file cannot be read "
-                                     f"({exc}); the file is damaged. Save the model again.") \
-                    from None
-            rebuild(estimator, tensors)
-        elif expects_network(estimator):
-            raise ModelFileError(f"The fitted {cls.__name__} in the model file has no weights; "
-                                 "the file is damaged. Save the model again.")
     return estimator
 
 
-def load(path, *, trusted=None):
+def _read_weights(archive, objects, limits):
+    """``{member name: bytes}`` of the weights the entries name, each checked (its
+    safetensors header against its bytes) before any tensor is made."""
+    from ._limits import check_safetensors, read_member
+
+    found = {}
+    for index, entry in enumerate(objects):
+        weights = entry.get("weights") if isinstance(entry, dict) else None
+        if weights is None or not entry.get("fitted"):
+            continue
+        if not isinstance(weights, str) or not _WEIGHTS_NAME.fullmatch(weights):
+            raise ModelFileError(f"Entry {index} of the model file names the weights "
+                                 f"{weights!r}, not a member weights/<n>.safetensors; it is "
+                                 "damaged. Save the model again.")
+        if weights in found:
+            continue
+        try:
+            info = archive.getinfo(weights)
+        except KeyError:
+            raise ModelFileError(f"The model file lacks its weights {weights!r}; it is "
+                                 "damaged. Save the model again.") from None
+        data = read_member(archive, info, limits.max_member_bytes, "max_member_bytes",
+                           f"The weights {weights!r}")
+        check_safetensors(data, f"The weights {weights!r}", limits)
+        found[weights] = data
+    return found
+
+
+def _rebuild(entry, index, estimator, weights):
+    """Rebuild the network of the fitted ``estimator`` of ``entry`` from ``weights``."""
+    from ._networks import expects_network, is_estimator, rebuild
+
+    if not isinstance(entry, dict) or "value" in entry or not entry.get("fitted"):
+        return
+    if not is_estimator(estimator):
+        return
+    name = entry.get("weights")
+    if name is None:
+        if expects_network(estimator):
+            raise ModelFileError(f"The fitted {type(estimator).__name__} in the model file has "
+                                 "no weights; the file is damaged. Save the model again.")
+        return
+    from safetensors.torch import load as load_tensors
+
+    try:
+        tensors = load_tensors(weights[name])
+    except Exception as exc:  # safetensors' own errors: a damaged header or buffer
+        raise ModelFileError(f"The weights {name!r} in the model file cannot be read "
+                             f"({exc}); the file is damaged. Save the model again.") from None
+    try:
+        rebuild(estimator, tensors)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # recorded parameters or attributes that build no network
+        raise ModelFileError(
+            f"The fitted {type(estimator).__name__} (object {index}) in the model file cannot "
+            f"be rebuilt from its recorded parameters and attributes ({type(exc).__name__}: "
+            f"{exc}); the file is damaged or was edited. Save the model again.") from None
+
+
+def _trust(trusted):
+    """``(trust the whole file, what skops may trust)`` of ``load``'s ``trusted``."""
+    if trusted is None or trusted is False:
+        return False, ()
+    if trusted is True:
+        return True, True
+    if isinstance(trusted, str) or not all(isinstance(t, str) for t in trusted):
+        raise TypeError(f"trusted= must be None, False, True or a list of type names (str); "
+                        f"got {trusted!r}.")
+    return False, list(trusted)
+
+
+def _locations(obj, restored):
+    """``{id(skcnn object): prefix of its parameters in obj.set_params}``."""
+    if any(obj is r for r in restored):
+        return {id(obj): ""}
+    found = {}
+    try:
+        deep = obj.get_params(deep=True)
+    except Exception:  # pragma: no cover - a scikit-learn object without get_params
+        deep = {}
+    for name, value in deep.items():
+        if any(value is r for r in restored):
+            found.setdefault(id(value), f"{name}__")
+    return found
+
+
+def load(path, *, trusted=None, params=None, limits=None):
     """Read a model written by :func:`save`, on the best device present.
 
-    Nothing in the file is executed: the classes it names must be skcnn
-    estimators or installed skcnn plugins, the scikit-learn part is read by
-    :mod:`skops.io` (types it does not trust are refused), and the network
-    weights are plain safetensors whose names and shapes must match the
-    network rebuilt from the recorded parameters. A model fitted on a GPU
-    loads on a machine without one (on the CPU).
+    A model file is data: nothing in it is executed, and nothing it holds
+    chooses where the model reads, writes or runs. The classes it names must
+    be skcnn estimators or installed skcnn plugins, the scikit-learn part is
+    read by :mod:`skops.io` (types it does not trust are refused), the network
+    weights are plain safetensors whose names and shapes must match the network
+    rebuilt from the recorded parameters, and every size the file declares is
+    checked against ``limits`` before anything is allocated. Parameters that
+    would make the model read or write a place, run code, start processes or
+    claim an accelerator (a feature ``cache`` folder, ``device``,
+    ``callbacks``, ``num_workers``, a backbone's ``weights`` file, word-vector
+    ``embeddings`` files, a ``tokenizer``) are reset to their defaults, with
+    one :class:`~skcnn.exceptions.UntrustedParametersWarning` naming them,
+    unless you pass them in ``params`` or trust the file. A text model's
+    ``token_pattern`` that could take exponential time is refused. A model
+    fitted on a GPU loads on a machine without one (on the CPU).
 
     Parameters
     ----------
     path : str or path-like
         A file written by :func:`save`.
-    trusted : list of str, default=None
-        Extra type names to trust in the scikit-learn part (e.g. your own
+    trusted : None, bool or list of str, default=None
+        None or False: the file is untrusted (see above). True: you trust the
+        file: its side-effecting parameters and token pattern are kept and
+        the scikit-learn part may hold any type (as ``skops.io.load(...,
+        trusted=True)``, which is as unsafe as pickle). A list of type names:
+        extra types to trust in the scikit-learn part (e.g. your own
         transformer ``"mypackage.MyScaler"`` in a Pipeline), as
-        :func:`skops.io.load` takes them. Only pass names you have checked;
-        the error for an untrusted type lists them.
+        :func:`skops.io.load` takes them; the file stays untrusted otherwise.
+        Only pass names you have checked; the error for an untrusted type
+        lists them.
+    params : dict, default=None
+        Parameters to set on the loaded model before its network is rebuilt,
+        as ``set_params`` of the loaded object takes them
+        (``{"cache": "features-cache"}`` for a :class:`PretrainedFeatures`,
+        ``{"features__cache": ...}`` for its step ``"features"`` in a
+        Pipeline). They replace what the file holds, and a side-effecting
+        parameter given here is not reset.
+    limits : None, dict or skcnn.io.LoadLimits, default=None
+        Limits on the file's sizes (zip members, uncompressed bytes, the
+        manifest, arrays, string dtypes, JSON depth); None takes the defaults
+        of :class:`skcnn.io.LoadLimits`, a dict changes some of them.
 
     Returns
     -------
@@ -342,35 +479,80 @@ def load(path, *, trusted=None):
         When there is no file at ``path``.
     skcnn.exceptions.ModelFileError
         When the file is not a skcnn model file, was written in a newer
-        format version, names a class that is not allowed, or holds weights
-        that do not fit the rebuilt network. Nothing is executed from it.
-    """
-    archive, manifest = _open(path)
-    with archive:
-        _check_version(manifest, os.fspath(path))
-        objects = manifest.get("objects")
-        root = manifest.get("root")
-        if not isinstance(objects, list) or not isinstance(root, dict):
-            raise ModelFileError(f"{os.fspath(path)!r} lacks its objects or root; the file is "
-                                 "damaged. Save the model again.")
-        _check_classes(objects)
-        restored = [_restore(entry, i, archive) for i, entry in enumerate(objects)]
-        if "object" in root:
-            index = root["object"]
-            if not isinstance(index, int) or not 0 <= index < len(restored):
-                raise ModelFileError("The model file's root is damaged; save the model again.")
-            return restored[index]
-        if root.get("skops") != _SKOPS:
-            raise ModelFileError("The model file's root is damaged; save the model again.")
-        _require("skops", 'pip install "skcnn[persist]"')
-        from ._sklearn import load_skops, put_back
+        format version, names a class that is not allowed, holds weights
+        that do not fit the rebuilt network, or a token pattern that is
+        refused; :class:`~skcnn.exceptions.ModelFileLimitError` when it is
+        over a limit. Nothing is executed from it, and nothing is returned.
 
-        try:
-            data = archive.read(_SKOPS)
-        except KeyError:
-            raise ModelFileError(f"The model file lacks {_SKOPS}; it is damaged. Save the model "
-                                 "again.") from None
-        return put_back(load_skops(data, trusted=trusted or ()), restored)
+    Warns
+    -----
+    skcnn.exceptions.UntrustedParametersWarning
+        When side-effecting parameters from the file were reset.
+    """
+    from ._limits import check_skops_zip, read_member, resolve_limits, using_limits
+    from ._trust import reset_warning, screen_entry
+
+    trust_all, skops_trusted = _trust(trusted)
+    limits = resolve_limits(limits)
+    if params is not None and not isinstance(params, dict):
+        raise TypeError(f"params= must be a dict of parameter names and values; got "
+                        f"{type(params).__name__}.")
+    params = dict(params or {})
+    with using_limits(limits):
+        archive, manifest = _open(path, limits)
+        with archive:
+            _check_version(manifest, os.fspath(path))
+            objects = manifest.get("objects")
+            root = manifest.get("root")
+            if not isinstance(objects, list) or not isinstance(root, dict):
+                raise ModelFileError(f"{os.fspath(path)!r} lacks its objects or root; the file "
+                                     "is damaged. Save the model again.")
+            _check_classes(objects)
+            resets = []
+            for index, entry in enumerate(objects):
+                screen_entry(entry, index, resets, trusted=trust_all)
+            weights = _read_weights(archive, objects, limits)
+            skops_data = None
+            if "object" not in root:
+                if root.get("skops") != _SKOPS:
+                    raise ModelFileError("The model file's root is damaged; save the model "
+                                         "again.")
+                _require("skops", 'pip install "skcnn[persist]"')
+                try:
+                    info = archive.getinfo(_SKOPS)
+                except KeyError:
+                    raise ModelFileError(f"The model file lacks {_SKOPS}; it is damaged. Save "
+                                         "the model again.") from None
+                skops_data = read_member(archive, info, limits.max_skops_bytes,
+                                         "max_skops_bytes", f"The member {_SKOPS!r}")
+                check_skops_zip(skops_data, f"The member {_SKOPS!r}", limits)
+            restored = [_restore(entry, i) for i, entry in enumerate(objects)]
+            if skops_data is None:
+                index = root["object"]
+                if (not isinstance(index, int) or isinstance(index, bool)
+                        or not 0 <= index < len(restored)):
+                    raise ModelFileError("The model file's root is damaged; save the model "
+                                         "again.")
+                result = restored[index]
+            else:
+                from ._sklearn import load_skops, put_back
+
+                result = put_back(load_skops(skops_data, trusted=skops_trusted), restored)
+            where = _locations(result, restored)
+            for reset in resets:
+                prefix = where.get(id(restored[reset.index]))
+                reset.path = (f"{prefix}{reset.path}" if prefix is not None
+                              else f"{type(restored[reset.index]).__name__}.{reset.path}")
+            if params:
+                try:
+                    result.set_params(**params)
+                except ValueError as exc:
+                    raise ValueError(f"params= does not fit the loaded "
+                                     f"{type(result).__name__}: {exc}") from None
+            for index, (entry, estimator) in enumerate(zip(objects, restored)):
+                _rebuild(entry, index, estimator, weights)
+    reset_warning(resets, set(params))
+    return result
 
 
 def file_info(path):
@@ -388,14 +570,29 @@ def file_info(path):
         inside, with whether each was fitted).
     """
     archive, manifest = _open(path)
-    with archive:
-        root = manifest.get("root") or {}
-        objects = [{"class": o.get("class") or (o.get("value") or {}).get("__object__"),
-                    "fitted": bool(o.get("fitted"))}
-                   for o in manifest.get("objects") or [] if isinstance(o, dict)]
-        estimator = root.get("class") if "skops" in root else (
-            objects[root["object"]]["class"] if isinstance(root.get("object"), int)
-            and 0 <= root["object"] < len(objects) else None)
-        return {"format_version": manifest.get("format_version"),
-                "written_by": manifest.get("written_by"), "estimator": estimator,
-                "objects": objects}
+    archive.close()
+    root = manifest.get("root", {})
+    entries = manifest.get("objects", [])
+    if not isinstance(root, dict) or not isinstance(entries, list):
+        raise ModelFileError(f"The manifest of {os.fspath(path)!r} has no valid root or objects "
+                             "(each must be a JSON object and a list); the file is damaged. "
+                             "Save the model again.")
+    objects = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        value = entry.get("value")
+        name = entry.get("class") or (value.get("__object__") if isinstance(value, dict)
+                                      else None)
+        objects.append({"class": name if isinstance(name, str) else None,
+                        "fitted": bool(entry.get("fitted"))})
+    index = root.get("object")
+    if "skops" in root:
+        estimator = root.get("class") if isinstance(root.get("class"), str) else None
+    elif isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(objects):
+        estimator = objects[index]["class"]
+    else:
+        estimator = None
+    return {"format_version": manifest.get("format_version"),
+            "written_by": manifest.get("written_by"), "estimator": estimator,
+            "objects": objects}

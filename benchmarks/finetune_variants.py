@@ -130,13 +130,12 @@ def late_stage_finetune(paths_train, y_train, paths_test, y_test, args, report):
     classes, y_train_i = np.unique(y_train, return_inverse=True)
     y_test_i = np.searchsorted(classes, y_test)
 
-    net = LateStages(model, args.split, nn.Linear(model.num_features, len(classes)))
+    net = LateStages(model, args.split, nn.Identity())  # pooled features until the probe is fit
 
     def outputs(inputs):
         with torch.inference_mode():
             return torch.cat([net(inputs[i:i + 128]) for i in range(0, len(inputs), 128)])
 
-    net.head = nn.Identity()
     scaler, probe = fit_probe(outputs(train).numpy(), y_train_i)
     net.head = nn.Linear(model.num_features, len(classes))
     with torch.no_grad():  # the scaling folded into the head

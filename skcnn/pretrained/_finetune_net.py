@@ -50,7 +50,11 @@ class FineTuneNet(nn.Module):
     def __init__(self, trunk, n_features, n_classes, hidden_units=(), dropout=0.0,
                  freeze_bn=True):
         super().__init__()
-        self.trunk = trunk
+        # Channels-last weights make oneDNN and cuDNN convolutions take channels-last
+        # paths even for NCHW batches: about 1.6x faster training and 1.7x faster
+        # inference of the EfficientNet-Lite backbones on two CPU cores
+        # (benchmarks/finetune_throughput.py).
+        self.trunk = trunk.to(memory_format=torch.channels_last)
         self.pool = GlobalPool("avg")
         layers, width = [], n_features
         for units in hidden_units:

@@ -11,6 +11,7 @@ from .._progress import tqdm
 from ..base import OPTIMIZERS
 from ..data.augment import describe_augmentation
 from ..utils._random import seeded
+from ._inference import resolve_batch_size
 from ._interpolate import (
     INTERPOLATION_WEIGHTS,
     choose_interpolation,
@@ -117,7 +118,8 @@ class RecipePhases:
         ``verbose=0``)."""
         with tqdm(total=len(images), desc=f"{type(self).__name__} features", unit="img",
                   disable=not self.verbose, leave=False) as bar:
-            return trunk_features(net.module_, images, max(self.batch_size, 64), device,
+            return trunk_features(net.module_, images,
+                                  resolve_batch_size("auto", torch.device(device)), device,
                                   progress=bar.update)
 
     def _fit_probe(self, head, features, targets, fit_idx, valid_idx, criterion, seed, device,

@@ -2,16 +2,20 @@
 
 For each data set, one stratified 70/30 split (random_state=0), and:
 
-* **probe**: ``PretrainedFeatures(backbone=B)`` + ``StandardScaler`` +
-  ``LogisticRegression``, scikit-learn's linear probe on the same backbone's features
-  (what the fine-tuned default must not lose to), with its fit time;
-* **default**: ``FineTunedClassifier(backbone=B, random_state=0)`` with its defaults
-  (LP-FT, then the WiSE-FT weight ``a`` chosen on its validation split), with its
-  fit time, its chosen ``a`` and the wins/losses of the fine-tuned network against
-  the probe on the validation images;
-* **fine-tuned**: the same fit's network at ``a = 1`` (trained on the 90% fit part);
+* **default**: ``FineTunedClassifier(random_state=0)`` with its defaults
+  (``backbone='auto'``: efficientnet_lite1 for photos, efficientnet_lite0 for small or
+  grayscale arrays; LP-FT, then the WiSE-FT weight ``a`` chosen on its validation
+  split), with its fit time, its chosen ``a`` and the wins/losses of the fine-tuned
+  network against the probe on the validation images;
+* **probe**: ``PretrainedFeatures()`` + ``StandardScaler`` + ``LogisticRegression``,
+  scikit-learn's linear probe on the default features (efficientnet_lite0), with its
+  fit time, and **own**: the same probe on the backbone the default fine-tuned (what
+  the fine-tuned model must not lose to);
+* **ft a=1**: the same fit's network at ``a = 1`` (trained on the 90% fit part);
 * **oracle**: the best ``a`` of the same fit measured on the **test** split: an upper
   bound of what the validation choice can get, not a result.
+
+``--backbone B`` fine-tunes and probes B instead.
 
 Data sets (those present are run; ``--datasets`` picks):
 
@@ -26,7 +30,8 @@ Data sets (those present are run; ``--datasets`` picks):
 Run it on two cores, e.g.::
 
     OMP_NUM_THREADS=2 python benchmarks/finetune_recipe.py
-    OMP_NUM_THREADS=2 python benchmarks/finetune_recipe.py --datasets caltech20 --backbone efficientnet_lite1
+    OMP_NUM_THREADS=2 python benchmarks/finetune_recipe.py --datasets caltech20 \
+        --backbone efficientnet_lite0
 
 Options: ``--data`` (another image folder, run alone), ``--subset N`` (N training images
 per class at most), ``--set NAME=VALUE`` (a FineTunedClassifier parameter, to explore).
@@ -54,6 +59,7 @@ from skcnn.pretrained._lpft import parameter_snapshot
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SMALL_INPUT = 64  # what skcnn compare feeds networks for images of 64 px or less
+DEFAULT_PROBE = "efficientnet_lite0"  # PretrainedFeatures' default backbone
 
 
 def caltech20():
@@ -135,19 +141,26 @@ def run(name, X, y, input_size, args, settings):
         X_train, y_train = X_train[keep], y_train[keep]
     print(f"\n== {name}: {len(X_train)} training / {len(X_test)} test images, "
           f"{len(np.unique(y))} classes, input_size={input_size}", flush=True)
-    probe = make_pipeline(
-        PretrainedFeatures(backbone=args.backbone, input_size=input_size, verbose=0),
-        StandardScaler(), LogisticRegression(max_iter=2000))
-    started = time.perf_counter()
-    probe.fit(X_train, y_train)
-    probe_s = time.perf_counter() - started
-    probe_acc = accuracy(probe, X_test, y_test)
-    print(f"probe  accuracy {probe_acc:.4f}  fit {probe_s:6.1f} s", flush=True)
     clf = RecordingClassifier(backbone=args.backbone, input_size=input_size, random_state=0,
                               **settings)
     started = time.perf_counter()
     clf.fit(X_train, y_train)
     fit_s = time.perf_counter() - started
+    # The probe on PretrainedFeatures' default backbone, and on the one fine-tuned
+    # (its own probe) when 'auto' chose another.
+    probes = {}
+    for backbone in dict.fromkeys([DEFAULT_PROBE if args.backbone == "auto" else args.backbone,
+                                   clf.backbone_]):
+        probe = make_pipeline(
+            PretrainedFeatures(backbone=backbone, input_size=input_size, verbose=0),
+            StandardScaler(), LogisticRegression(max_iter=2000))
+        started = time.perf_counter()
+        probe.fit(X_train, y_train)
+        probes[backbone] = accuracy(probe, X_test, y_test), time.perf_counter() - started
+        print(f"probe ({backbone}) accuracy {probes[backbone][0]:.4f}  fit "
+              f"{probes[backbone][1]:6.1f} s", flush=True)
+    probe_acc, probe_s = next(iter(probes.values()))
+    own_acc = probes[clf.backbone_][0]
     acc = accuracy(clf, X_test, y_test)
     by_weight = test_by_weight(clf, X_test, y_test) if hasattr(clf, "ends_") else {}
     recipe = clf.recipe_
@@ -157,7 +170,8 @@ def run(name, X, y, input_size, args, settings):
         probe_right = np.asarray(choose["probe"]["correct"], dtype=bool)
         tuned_right = np.asarray(choose["finetune"]["correct"], dtype=bool)
         wins, losses = int(np.sum(tuned_right & ~probe_right)), int(np.sum(probe_right & ~tuned_right))
-    print(f"default accuracy {acc:.4f}  fit {fit_s:6.1f} s  chose a={recipe.get('interpolation')}"
+    print(f"default ({clf.backbone_}) accuracy {acc:.4f}  fit {fit_s:6.1f} s  "
+          f"chose a={recipe.get('interpolation')}"
           f"  validation wins/losses of a=1 against the probe: {wins}/{losses}", flush=True)
     if choose is not None:
         print("  validation accuracy by a: " + ", ".join(
@@ -167,26 +181,31 @@ def run(name, X, y, input_size, args, settings):
             f"{a:.2f}: {s:.4f}" for a, s in by_weight.items()))
     best = max(by_weight, key=by_weight.get) if by_weight else None
     return dict(name=name, n=f"{len(X_train)}/{len(X_test)}", probe=probe_acc, probe_s=probe_s,
+                backbone=clf.backbone_.replace("efficientnet_", ""), own=own_acc,
                 finetuned=by_weight.get(1.0, float("nan")), default=acc, fit_s=fit_s,
                 weight=recipe.get("interpolation"), wins=wins, losses=losses,
                 oracle=by_weight.get(best, float("nan")), oracle_weight=best)
 
 
 def print_table(rows):
-    header = (f"{'data':<10} {'train/test':>10} {'probe':>7} {'(s)':>6} {'ft a=1':>7} "
-              f"{'default':>7} {'(s)':>6} {'a':>5} {'W/L':>6} {'- probe':>8} {'oracle':>12}")
+    header = (f"{'data':<10} {'train/test':>10} {'probe':>7} {'(s)':>6} {'tuned':>6} "
+              f"{'own':>7} {'ft a=1':>7} {'default':>7} {'(s)':>6} {'a':>5} {'W/L':>6} "
+              f"{'- probe':>8} {'- own':>6} {'oracle':>12}")
     print("\n" + header + "\n" + "-" * len(header))
     for r in rows:
         weight = "-" if r["weight"] is None else f"{r['weight']:.2f}"
         oracle = "-" if r["oracle_weight"] is None else f"{r['oracle']:.4f}@{r['oracle_weight']:.2f}"
         print(f"{r['name']:<10} {r['n']:>10} {r['probe']:7.4f} {r['probe_s']:6.0f} "
-              f"{r['finetuned']:7.4f} {r['default']:7.4f} {r['fit_s']:6.0f} {weight:>5} "
-              f"{r['wins']:>2}/{r['losses']:<3} {100 * (r['default'] - r['probe']):+8.1f} "
+              f"{r['backbone']:>6} {r['own']:7.4f} {r['finetuned']:7.4f} {r['default']:7.4f} "
+              f"{r['fit_s']:6.0f} {weight:>5} {r['wins']:>2}/{r['losses']:<3} "
+              f"{100 * (r['default'] - r['probe']):+8.1f} {100 * (r['default'] - r['own']):+6.1f} "
               f"{oracle:>12}")
-    print("probe: PretrainedFeatures + StandardScaler + LogisticRegression; ft a=1: the "
-          "fine-tuned network alone; default: FineTunedClassifier's choice; W/L: validation "
-          "images the fine-tuned network gets right and the probe wrong, and the reverse; "
-          "- probe: default minus probe in points; oracle: best a on the test split (a bound).")
+    print("probe: PretrainedFeatures + StandardScaler + LogisticRegression (on "
+          f"{DEFAULT_PROBE} with --backbone auto); tuned: the backbone fine-tuned; own: the "
+          "probe on that backbone; ft a=1: the fine-tuned network alone; default: "
+          "FineTunedClassifier's choice; W/L: validation images the fine-tuned network gets "
+          "right and the probe wrong, and the reverse; - probe / - own: default minus probe / "
+          "own probe in points; oracle: best a on the test split (a bound).")
 
 
 def main():
@@ -194,7 +213,10 @@ def main():
     parser.add_argument("--datasets", default=",".join(DATASETS),
                         help=f"comma-separated, among {', '.join(DATASETS)}")
     parser.add_argument("--data", default=None, help="another image folder (run alone)")
-    parser.add_argument("--backbone", default="efficientnet_lite0")
+    parser.add_argument("--backbone", default="auto",
+                        help="the fine-tuned backbone and its probe's ('auto': "
+                             "FineTunedClassifier's default, probed on efficientnet_lite0 "
+                             "and on the backbone it picked)")
     parser.add_argument("--subset", type=int, default=None,
                         help="at most this many training images per class")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",

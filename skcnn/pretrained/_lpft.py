@@ -26,7 +26,8 @@ from ..data.augment import RandomResizedCropFlip, RandomShift
 
 __all__ = ["trunk_features", "fit_head", "ridge_strength", "head_loss", "validation_score",
            "RandomResizedCropFlip", "auto_finetune_epochs", "auto_finetune_augment",
-           "parameter_snapshot", "describe_indices", "PROBE_C", "CPU_TRAIN_SIZE"]
+           "parameter_snapshot", "describe_indices", "PROBE_C", "CPU_TRAIN_SIZE",
+           "AUTO_BACKBONES", "auto_backbone", "is_small_image"]
 
 #: Inverse L2 strength of the probe, as scikit-learn's ``C`` (its default, 1).
 PROBE_C = 1.0
@@ -36,8 +37,10 @@ _PROBE_MAX_ITER = 300
 CPU_TRAIN_SIZE = 160
 #: Image passes of ``max_epochs='auto'`` and the bounds of the epochs, per device type.
 _EPOCH_BUDGET = {"cpu": (6_000, 2, 10), "accelerator": (30_000, 5, 30)}
-#: Arrays with both sides up to this and fewer than 3 channels are "small grayscale" images.
+#: Arrays with both sides up to this or fewer than 3 channels are "small" images.
 _SMALL_SIDE = 64
+#: What ``backbone='auto'`` picks per kind of image (:func:`auto_backbone`).
+AUTO_BACKBONES = {"small": "efficientnet_lite0", "photo": "efficientnet_lite1"}
 
 
 @torch.inference_mode()
@@ -194,12 +197,27 @@ def auto_finetune_augment(source_shape, input_size, device, task):
     """
     if task == "regression":
         return None
-    channels, height, width = source_shape if source_shape is not None else (3, 999, 999)
-    if channels < 3 or max(height, width) <= _SMALL_SIDE:
+    if is_small_image(source_shape):
         shift = max(1, round(input_size / 12))
         return RandomShift((shift, shift), flip=False)
     size = min(CPU_TRAIN_SIZE, input_size) if _device_kind(device) == "cpu" else input_size
     return RandomResizedCropFlip(size)
+
+
+def is_small_image(source_shape):
+    """True for small or grayscale arrays (both sides up to 64 pixels, or fewer than 3
+    channels; ``source_shape`` as :func:`auto_finetune_augment`'s): digits, not photos."""
+    channels, height, width = source_shape if source_shape is not None else (3, 999, 999)
+    return channels < 3 or max(height, width) <= _SMALL_SIDE
+
+
+def auto_backbone(source_shape):
+    """What ``backbone='auto'`` fine-tunes (a registered name): ``efficientnet_lite1``
+    for photos, whose better ImageNet features transfer better (Kornblith et al. 2019,
+    "Do Better ImageNet Models Transfer Better?") at about 1.2x lite0's time, and
+    ``efficientnet_lite0`` for small or grayscale arrays, which the network sees at
+    ``input_size`` anyway and where the larger backbone only costs time."""
+    return AUTO_BACKBONES["small" if is_small_image(source_shape) else "photo"]
 
 
 def parameter_snapshot(module):

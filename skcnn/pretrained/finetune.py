@@ -18,6 +18,8 @@ from ._finetune_net import (
     FineTuneNet,
     Unfreeze,
     backbone_stages,
+    chosen_backbone,
+    resolve_unless_auto,
     smoothing_kwargs,
     source_shape,
     training_precision,
@@ -28,7 +30,6 @@ from ._lpft import (
     parameter_snapshot,
 )
 from ._recipe_phases import RecipePhases
-from .backbones import resolve_backbone
 
 __all__ = ["FineTunedClassifier", "FineTuneNet", "FineTuningMixin", "FINETUNE_CONSTRAINTS",
            "backbone_stages"]
@@ -62,7 +63,7 @@ class FineTuningMixin(RecipePhases):
     _cache_head_features = True
 
     def _plugin_resolvers(self):
-        return {"backbone": resolve_backbone}
+        return {"backbone": resolve_unless_auto}
 
     def inspection_target(self):
         """What :mod:`skcnn.inspection` and :mod:`skcnn.plotting` look at.
@@ -83,7 +84,7 @@ class FineTuningMixin(RecipePhases):
         if reset:
             # What augment='auto' looks at: (C, H, W) of arrays; None for files and PIL.
             self._source_shape = source_shape(items, kind)
-            self._plugin = resolve_backbone(self.backbone)
+            self.backbone_, self._plugin = chosen_backbone(self.backbone, self._source_shape)
             self.preprocess_ = self._plugin.preprocess_config().with_input_size(self.input_size)
         transform = PilPreprocess.from_config(self.preprocess_)
         return prepare_tensor(ImageItems(items, kind, transform), self.num_workers)
@@ -261,8 +262,11 @@ class FineTunedClassifier(FineTuningMixin, BaseImageClassifier):
 
     Parameters
     ----------
-    backbone : str or BackbonePlugin, default='efficientnet_lite0'
-        See :class:`~skcnn.PretrainedFeatures`; the default works offline.
+    backbone : 'auto', str or BackbonePlugin, default='auto'
+        See :class:`~skcnn.PretrainedFeatures`. 'auto' (works offline):
+        ``'efficientnet_lite1'`` for photos (files, PIL images, colour arrays over
+        64 pixels), ``'efficientnet_lite0'`` for small or grayscale arrays
+        (``backbone_`` says which).
     input_size : int, default=None
         Side of the square input the network is fed; ``None`` uses the
         backbone's own (224). Smaller trains much faster on small images.
@@ -332,6 +336,8 @@ class FineTunedClassifier(FineTuningMixin, BaseImageClassifier):
         As in :class:`~skcnn.CNNClassifier`.
     n_features_in_ : int
         Values per image, when fitted on an array.
+    backbone_ : str
+        The backbone fitted: the name 'auto' chose, else ``backbone`` (a plugin's name).
     preprocess_ : PreprocessConfig
         How images are prepared for the backbone.
     stages_ : list of str
@@ -342,7 +348,7 @@ class FineTunedClassifier(FineTuningMixin, BaseImageClassifier):
     _parameter_constraints = {**TRAINING_CONSTRAINTS, **FINETUNE_CONSTRAINTS,
                               "label_smoothing": [Interval(Real, 0, 1, closed="left")]}
 
-    def __init__(self, *, backbone="efficientnet_lite0", input_size=None, head_hidden_units=(),
+    def __init__(self, *, backbone="auto", input_size=None, head_hidden_units=(),
                  dropout="auto", unfreeze="all", freeze_epochs="probe", backbone_lr_mult=0.1,
                  layer_decay=0.7, bn="frozen", optimizer="adamw", learning_rate=1e-3,
                  lr_schedule="onecycle", weight_decay=0.01, momentum=0.9, batch_size=32,

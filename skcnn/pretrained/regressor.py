@@ -22,8 +22,9 @@ class FineTunedRegressor(FineTuningMixin, BaseImageRegressor):
 
     Parameters
     ----------
-    backbone : str or BackbonePlugin, default='efficientnet_lite0'
-        See :class:`~skcnn.PretrainedFeatures`; the default works offline.
+    backbone : 'auto', str or BackbonePlugin, default='auto'
+        As in :class:`~skcnn.FineTunedClassifier` ('auto': ``'efficientnet_lite1'``
+        for photos, ``'efficientnet_lite0'`` for small or grayscale arrays).
     input_size : int, default=None
         Side of the square input the network is fed; ``None`` uses the
         backbone's own (224). Smaller trains much faster on small images.
@@ -96,6 +97,8 @@ class FineTunedRegressor(FineTuningMixin, BaseImageRegressor):
         As in :class:`~skcnn.CNNRegressor`.
     n_features_in_ : int
         Values per image, when fitted on an array.
+    backbone_ : str
+        The backbone fitted: the name 'auto' chose, else ``backbone`` (a plugin's name).
     preprocess_ : PreprocessConfig
         How images are prepared for the backbone.
     stages_ : list of str
@@ -105,7 +108,7 @@ class FineTunedRegressor(FineTuningMixin, BaseImageRegressor):
 
     _parameter_constraints = {**REGRESSION_CONSTRAINTS, **FINETUNE_CONSTRAINTS}
 
-    def __init__(self, *, backbone="efficientnet_lite0", input_size=None, head_hidden_units=(),
+    def __init__(self, *, backbone="auto", input_size=None, head_hidden_units=(),
                  dropout="auto", unfreeze="all", freeze_epochs="probe", backbone_lr_mult=0.1,
                  layer_decay=0.7, bn="frozen", loss="squared_error", standardize_target=True,
                  optimizer="adamw", learning_rate=1e-3,

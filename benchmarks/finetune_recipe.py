@@ -176,6 +176,10 @@ def run(name, X, y, input_size, args, settings):
     if choose is not None:
         print("  validation accuracy by a: " + ", ".join(
             f"{c['weight']:.2f}: {c['accuracy']:.4f}" for c in choose["candidates"]))
+        evidence = choose.get("evidence") or {}
+        if "p_value" in evidence:
+            print(f"  best candidate a={evidence['best']:.2f} against a=0.50: "
+                  f"{evidence['wins']}/{evidence['losses']} images, p={evidence['p_value']:.3f}")
     if by_weight:
         print("  test accuracy by a (oracle): " + ", ".join(
             f"{a:.2f}: {s:.4f}" for a, s in by_weight.items()))

@@ -19,6 +19,7 @@ from skcnn.pretrained._interpolate import (
     INTERPOLATION_WEIGHTS,
     choose_interpolation,
     interpolate_states,
+    sign_test,
 )
 from skcnn.pretrained._lpft import (
     CPU_TRAIN_SIZE,
@@ -207,21 +208,59 @@ def score(loss, correct):
     return {"loss": loss, "accuracy": correct.mean(), "correct": correct}
 
 
-def test_choice_takes_the_best_validation_accuracy_then_loss_then_the_middle():
-    base = [True] * 90 + [False] * 10
-    scores = {0.0: score(0.5, base), 0.25: score(0.45, base),
-              0.5: score(0.40, [True] * 92 + [False] * 8), 0.75: score(0.30, base),
-              1.0: score(0.9, [True] * 91 + [False] * 9)}
-    assert choose_interpolation(scores, "multiclass") == 0.5  # most images right
-    scores[0.5] = score(0.40, base)
-    assert choose_interpolation(scores, "multiclass") == 1.0  # now a=1 has most right
-    scores[1.0] = score(0.9, base)  # all equally right: the lowest loss
-    assert choose_interpolation(scores, "multiclass") == 0.75
-    tied = {a: score(0.4, base) for a in (0.0, 0.25, 0.5, 0.75, 1.0)}
-    assert choose_interpolation(tied, "multiclass") == 0.5  # a full tie: the middle
+def _right(n_right, n=100, first_wrong=None):
+    """n booleans: ``n_right`` right, the wrong ones from position ``first_wrong`` on."""
+    correct = np.ones(n, dtype=bool)
+    first = n_right if first_wrong is None else first_wrong
+    correct[first:first + n - n_right] = False
+    return correct
+
+
+def test_choice_keeps_the_middle_unless_a_candidate_is_significantly_better():
+    middle = _right(90)
+    scores = {0.0: score(0.30, middle), 0.25: score(0.32, middle), 0.5: score(0.35, middle),
+              0.75: score(0.40, middle), 1.0: score(0.50, _right(92))}
+    record = {}
+    # 2 images more right (2 wins, 0 losses): p = 0.25, noise: the middle stays.
+    assert choose_interpolation(scores, "multiclass", record) == 0.5
+    assert record == {"best": 1.0, "wins": 2, "losses": 0, "p_value": pytest.approx(0.25)}
+    # 6 wins, 0 losses: p = 1/64 < 0.05, the fine-tuned end is taken.
+    scores[1.0] = score(0.50, _right(96))
+    assert choose_interpolation(scores, "multiclass") == 1.0
+    # 8 wins and 2 losses (p = 0.055) is not enough, even with a lower loss.
+    scores[1.0] = score(0.20, _right(96, first_wrong=88))
+    record = {}
+    assert choose_interpolation(scores, "multiclass", record) == 0.5
+    assert (record["wins"], record["losses"]) == (8, 2)
+    assert record["p_value"] == pytest.approx(0.0547, abs=1e-3)
+    # A broken fine-tune: the probe clearly better than the middle is taken.
+    broken = {0.0: score(0.3, _right(95)), 0.25: score(0.4, _right(93)),
+              0.5: score(0.6, _right(85)), 0.75: score(0.9, _right(70)),
+              1.0: score(1.5, _right(60))}
+    assert choose_interpolation(broken, "multiclass") == 0.0
+    # Equally right: the lowest loss is the best candidate, but not better than the middle.
+    tied = {a: score(0.4 + a / 10, middle) for a in INTERPOLATION_WEIGHTS}
+    record = {}
+    assert choose_interpolation(tied, "multiclass", record) == 0.5
+    assert record["best"] == 0.0 and record["p_value"] == 1.0
+
+
+def test_regression_choice_takes_the_lowest_loss():
     nan = {a: {"loss": float("nan")} for a in (0.0, 0.5, 1.0)}
     assert choose_interpolation(nan, "regression") == 0.0  # nothing finite: the probe
-    assert choose_interpolation({0.0: {"loss": 0.5}, 1.0: {"loss": 0.2}}, "regression") == 1.0
+    assert choose_interpolation({0.0: {"loss": 0.5}, 0.5: {"loss": 0.4}, 1.0: {"loss": 0.2}},
+                                "regression") == 1.0
+    assert choose_interpolation({0.0: {"loss": 0.5}, 0.5: {"loss": 0.6}}, "multilabel") == 0.0
+
+
+def test_sign_test_is_binomtest_on_the_disagreements():
+    from scipy.stats import binomtest
+
+    a, b = _right(95), _right(90, first_wrong=50)
+    wins, losses, p_value = sign_test(a, b)
+    assert (wins, losses) == (10, 5)
+    assert p_value == pytest.approx(binomtest(10, 15, 0.5, alternative="greater").pvalue)
+    assert sign_test(a, a) == (0, 0, 1.0)
 
 
 def _log_loss(clf, X, y):
@@ -238,7 +277,7 @@ def test_interpolation_candidates_score_validation_images_and_the_ends_are_the_t
     import skcnn
 
     X, y = faces
-    monkeypatch.setattr(_recipe_phases, "choose_interpolation", lambda scores, task: forced)
+    monkeypatch.setattr(_recipe_phases, "choose_interpolation", lambda scores, task, record=None: forced)
     clf = FineTunedClassifier(**FAST).fit(X, y)
     choose, probe = phase(clf.recipe_, "choose"), phase(clf.recipe_, "probe")
     valid = choose["images"]

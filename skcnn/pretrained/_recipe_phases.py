@@ -67,14 +67,15 @@ class RecipePhases:
 
         outputs = {a: outputs_at(a) for a in INTERPOLATION_WEIGHTS}
         scores = {a: validation_score(out, *valid, criterion, task) for a, out in outputs.items()}
-        weight = choose_interpolation(scores, task)
+        evidence = {}
+        weight = choose_interpolation(scores, task, evidence)
         ensemble = validation_score(ensemble_outputs(outputs[0.0], outputs[1.0], task), *valid,
                                     criterion, task)
         recipe["phases"].append({
             "phase": "choose", "images": describe_indices(valid_idx),
             "probe": scores[0.0], "finetune": scores[1.0],
             "candidates": [{"weight": a, **scores[a]} for a in INTERPOLATION_WEIGHTS],
-            "ensemble": ensemble, "weight": weight})
+            "ensemble": ensemble, "weight": weight, "evidence": evidence})
         recipe["interpolation"] = weight
         recipe["chosen"] = {0.0: "probe", 1.0: "finetune"}.get(weight, "interpolation")
         module.load_state_dict(finetuned)

@@ -143,6 +143,21 @@ def test_cross_validated_accuracy_well_above_chance(lfw):
 
 
 # ---------------------------------------------------------------------------- unfreeze
+def test_backbone_weights_are_channels_last_and_predict_as_the_usual_layout(small, fitted):
+    """The speed-up of the fine-tuners' channels-last weights changes no prediction, and
+    survives training (the optimizer updates the weights in place)."""
+    X, _ = small
+    convs = [m.weight for m in fitted.module_.trunk.modules() if isinstance(m, nn.Conv2d)]
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert any(not w.is_contiguous() for w in convs)  # (e.g. the 3x3 stem: a real change)
+    proba = fitted.predict_proba(X)
+    fitted.module_.trunk.to(memory_format=torch.contiguous_format)
+    try:
+        np.testing.assert_allclose(fitted.predict_proba(X), proba, atol=1e-5)
+    finally:
+        fitted.module_.trunk.to(memory_format=torch.channels_last)
+
+
 def test_stages_match_backbone_stages(fitted, reference):
     _, stages = reference
     assert fitted.stages_ == [name for name, _ in stages]

@@ -266,5 +266,11 @@ class NamedPluginParamsMixin:
         for name, resolve in self._plugin_resolvers().items():
             value = params.get(name, getattr(self, name, None))
             if isinstance(value, str) and any(key.startswith(name + "__") for key in params):
-                params = {**params, name: resolve(value)}
+                resolved = resolve(value)
+                if isinstance(resolved, str):  # e.g. backbone='auto': chosen at fit
+                    raise ValueError(
+                        f"{name}={value!r} stands for no plugin until fit, so "
+                        f"{name}__<parameter> cannot be set; name the plugin instead, e.g. "
+                        f"{name}='efficientnet_lite1', {name}__weights=...")
+                params = {**params, name: resolved}
         return super().set_params(**params)

@@ -65,6 +65,14 @@ def test_auto_fine_tunes_lite1_on_photos_and_lite0_on_small_images(photos, lfw):
     assert clone(named).get_params()["backbone"] == "efficientnet_lite0"
 
 
+def test_nested_backbone_parameters_need_a_named_backbone():
+    clf = FineTunedClassifier()
+    with pytest.raises(ValueError, match="backbone='auto' stands for no plugin until fit"):
+        clf.set_params(backbone__weights="/tmp/w.pth")
+    clf.set_params(backbone="efficientnet_lite1", backbone__weights="/tmp/w.pth")
+    assert type(clf.backbone) is EfficientNetLite1 and clf.backbone.weights == "/tmp/w.pth"
+
+
 def test_regressor_auto_on_photos(photos):
     X, _ = photos
     target = X.mean(axis=(1, 2, 3))

@@ -195,8 +195,13 @@ def test_a_failed_first_fit_leaves_the_estimator_unfitted(digits):
 
 # ---------------------------------------------------------------------------- Ctrl-C
 CHILD = textwrap.dedent("""
-    import sys, warnings
+    import signal, sys, warnings
     from skorch.callbacks import Callback
+
+    # A program started from a terminal has Python's own Ctrl-C handler. A test worker
+    # may ignore SIGINT (after a test that started a cluster or a kernel, say), and an
+    # ignored signal is inherited by this process, which would then never see Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from skcnn import CNNClassifier
     from skcnn.datasets import load_digits_images
 

@@ -253,6 +253,21 @@ def test_regression_choice_takes_the_lowest_loss():
     assert choose_interpolation({0.0: {"loss": 0.5}, 0.5: {"loss": 0.6}}, "multilabel") == 0.0
 
 
+def test_verbose_fit_prints_the_choice_and_its_evidence(faces, monkeypatch, capsys):
+    X, y = faces
+
+    def middle_kept(scores, task, record=None):
+        record.update(best=1.0, wins=2, losses=0, p_value=0.25)
+        return 0.5
+
+    monkeypatch.setattr(_recipe_phases, "choose_interpolation", middle_kept)
+    clf = FineTunedClassifier(**dict(FAST, verbose=1)).fit(X, y)
+    out = capsys.readouterr().out
+    assert "keeps the interpolation a=0.50" in out
+    assert "best candidate a=1.00: 2 wins, 0 losses against a=0.50, p=0.25" in out
+    assert phase(clf.recipe_, "choose")["evidence"]["p_value"] == 0.25
+
+
 def test_sign_test_is_binomtest_on_the_disagreements():
     from scipy.stats import binomtest
 

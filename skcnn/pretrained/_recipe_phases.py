@@ -176,6 +176,11 @@ class RecipePhases:
                 return ", ".join(f"{k} {v:.4f}" for k, v in score.items() if k != "correct")
             parts.append(f"validation: probe {show(choose[0]['probe'])}; fine-tuned "
                          f"{show(choose[0]['finetune'])} -> keeps the {_choice_text(recipe)}")
+            evidence = choose[0].get("evidence") or {}
+            if "p_value" in evidence and evidence["best"] != recipe["interpolation"]:
+                parts.append(f"(best candidate a={evidence['best']:.2f}: {evidence['wins']} "
+                             f"wins, {evidence['losses']} losses against a=0.50, "
+                             f"p={evidence['p_value']:.2f}: not significant)")
         print("; ".join(parts), flush=True)
 
 

@@ -83,21 +83,34 @@ class PilPreprocess:
     interpolation : {'bilinear', 'bicubic', 'nearest'}
     channels : int, default=3
         3 converts every image to RGB, 1 to grayscale.
+    position : float in [0, 1] or None, default=None
+        Where the crop sits along the image's slack (the longer side): 0 the left or
+        top end, 0.5 the center, 1 the right or bottom end. None: the center.
     """
 
-    def __init__(self, input_size, resize_size, mean, std, interpolation="bilinear", channels=3):
+    def __init__(self, input_size, resize_size, mean, std, interpolation="bilinear", channels=3,
+                 position=None):
         self.input_size = tuple(input_size)
         self.resize_size = int(resize_size)
         self.mean = list(mean)
         self.std = list(std)
         self.interpolation = interpolation
         self.channels = channels
+        self.position = position
 
     @classmethod
     def from_config(cls, config):
         """The transform a :class:`~skcnn.plugins.PreprocessConfig` describes."""
         return cls(config.input_size, config.resize_size, config.mean, config.std,
                    config.interpolation, config.channels)
+
+    @classmethod
+    def view_of(cls, config, position):
+        """A crop of the whole shorter side of the image (resized to the input's longer
+        side) at ``position`` along the longer side: one of several views that together
+        cover an elongated image, where the center crop of ``config`` cuts its ends off."""
+        return cls(config.input_size, max(config.input_size), config.mean, config.std,
+                   config.interpolation, config.channels, position=float(position))
 
     def check_size(self, width, height, name="an image"):
         """Refuse an image that resizing would make too large (:func:`check_resized_size`)."""
@@ -110,7 +123,12 @@ class PilPreprocess:
             image = image.convert("L")
         image = TF.resize(image, self.resize_size, interpolation=_INTERPOLATION[self.interpolation],
                           antialias=True)
-        image = TF.center_crop(image, list(self.input_size))
+        if self.position is None:
+            image = TF.center_crop(image, list(self.input_size))
+        else:
+            height, width = self.input_size
+            image = TF.crop(image, round((image.height - height) * self.position),
+                            round((image.width - width) * self.position), height, width)
         tensor = TF.pil_to_tensor(image).float().div_(255.0)
         return TF.normalize(tensor, self.mean, self.std)
 

@@ -69,6 +69,21 @@ def _fitted_backbone(estimator):
     return chosen
 
 
+def _check_views(estimator):
+    """``views_`` of a stored fine-tuned estimator: what ``views`` allows (it sets how many
+    crops every prediction computes)."""
+    from ..pretrained._views import MAX_VIEWS
+
+    views, chosen = estimator.views, estimator.__dict__.get("views_", 1)
+    allowed = {1, 3} if views == "auto" else {views}
+    if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen not in allowed \
+            or not 1 <= chosen <= MAX_VIEWS:
+        raise ModelFileError(
+            f"The model file's {type(estimator).__name__} has views={views!r} but records "
+            f"views_={chosen!r}, which that setting never gives ({sorted(allowed)}); the file "
+            "is damaged or was edited. Save the model again.")
+
+
 def fitted_attributes(estimator):
     """The attributes to store as JSON: ``__dict__`` less parameters and rebuilt objects."""
     params = set(estimator.get_params(deep=False))
@@ -240,6 +255,7 @@ def _rebuild_trained(estimator, kind, tensors):
         from ..pretrained.backbones import resolve_backbone
 
         config = estimator.preprocess_
+        _check_views(estimator)
         meta = InputMeta(config.channels, *config.input_size, n_outputs=n_outputs)
         plugin = resolve_backbone(_fitted_backbone(estimator))
         trunk_state = _prefixed(tensors, "trunk.model.")

@@ -40,8 +40,8 @@ _FINETUNE_DATA = ("backbone", "input_size", "head_hidden_units", "dropout", "unf
                   "freeze_epochs", "backbone_lr_mult", "layer_decay", "bn", "optimizer",
                   "learning_rate", "lr_schedule", "weight_decay", "momentum", "batch_size",
                   "max_epochs", "early_stopping", "validation_fraction", "n_iter_no_change",
-                  "tol", "augment", "tta", "warm_start", "precision", "random_state",
-                  "verbose", "runtime")
+                  "tol", "augment", "tta", "views", "warm_start", "precision",
+                  "random_state", "verbose", "runtime")
 _CLASSIFIER = ("class_weight", "threshold")
 _REGRESSOR = ("loss", "standardize_target")
 

@@ -19,7 +19,6 @@ from ._interpolate import (
     interpolate_states,
 )
 from ._lpft import (
-    auto_finetune_augment,
     describe_indices,
     fit_head,
     parameter_snapshot,
@@ -34,22 +33,14 @@ __all__ = ["RecipePhases"]
 class RecipePhases:
     """The recipe's phases (a mixin of :class:`~skcnn.pretrained.finetune.FineTuningMixin`)."""
 
-    def _augmentation_choice(self, images):
-        """``augment`` with 'auto' resolved for the images of this fit (None, a preset
-        or a callable)."""
-        if not (isinstance(self.augment, str) and self.augment == "auto"):
-            return self.augment
-        if self.unfreeze == "head":  # the frozen backbone's features are computed once
-            return None
-        return auto_finetune_augment(getattr(self, "_source_shape", None),
-                                     int(images.shape[-1]), self.device_, self._task())
-
     def _keep_better(self, net, images, features, targets, valid_idx, criterion, recipe, *,
-                     probe, trunk_before, seed, device):
+                     probe, trunk_before, seed, device, valid_views=None):
         """Choose the network between the probe (``a = 0``) and the fine-tuned one
         (``a = 1``) by their interpolations' scores on the validation images (WiSE-FT,
-        :mod:`._interpolate`), then refit the probe on every training image when the
-        chosen network has a share of it."""
+        :mod:`._interpolate`; ``valid_views``: their views, whose logits are averaged),
+        then refit the probe on every training image when the chosen network has a share
+        of it."""
+        valid_views = [images[valid_idx]] if valid_views is None else valid_views
         probe_score, probe_state, probe_alpha = probe
         module, head, task = net.module_, net.module_.head, self._task()
         finetuned = parameter_snapshot(module)
@@ -63,7 +54,7 @@ class RecipePhases:
             if self._head_from_features():
                 with torch.no_grad():
                     return head.eval()(features[valid_idx].to(device)).cpu()
-            return net.predict_logits(images[valid_idx])
+            return sum(net.predict_logits(view) for view in valid_views) / len(valid_views)
 
         outputs = {a: outputs_at(a) for a in INTERPOLATION_WEIGHTS}
         scores = {a: validation_score(out, *valid, criterion, task) for a, out in outputs.items()}
@@ -100,7 +91,7 @@ class RecipePhases:
         """The start of ``recipe_``: the resolved settings of a fresh fit (data only)."""
         size = int(np.atleast_1d(self.preprocess_.input_size)[-1])
         augment = self._augmentation_choice(torch.zeros((1, 3, size, size)))
-        return {"input_size": size, "max_epochs": int(epochs),
+        return {"input_size": size, "views": self._n_views(), "max_epochs": int(epochs),
                 "augment": describe_augmentation(augment), "dropout": self._head_dropout(),
                 "learning_rate": (OPTIMIZERS[self.optimizer][1] if self.learning_rate is None
                                   else self.learning_rate),

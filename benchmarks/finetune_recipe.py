@@ -4,7 +4,8 @@ For each data set, one stratified 70/30 split (random_state=0), and:
 
 * **default**: ``FineTunedClassifier(random_state=0)`` with its defaults
   (``backbone='auto'``: efficientnet_lite1 for photos, efficientnet_lite0 for small or
-  grayscale arrays; LP-FT, then the WiSE-FT weight ``a`` chosen on its validation
+  grayscale arrays; ``views='auto'``: 3 crops along the longer side of elongated
+  photos; LP-FT, then the WiSE-FT weight ``a`` chosen on its validation
   split), with its fit time, its chosen ``a`` and the wins/losses of the fine-tuned
   network against the probe on the validation images;
 * **probe**: ``PretrainedFeatures()`` + ``StandardScaler`` + ``LogisticRegression``,

@@ -1,9 +1,11 @@
 """Shared fixtures and fast settings for the skcnn test suite."""
 
 import io
+import json
 import socket
 import tarfile
 import urllib.error
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -147,3 +149,33 @@ def movie_reviews_home(tmp_path_factory):
     folder = tmp_path_factory.mktemp("skcnn_data")
     write_movie_reviews_archive(folder, texts, labels)
     return folder
+
+
+def edit_stored_attribute(source, target, name, value, only_if=None):
+    """Write ``target``: the skcnn model file ``source`` with every stored attribute
+    ``name`` of its manifest (``only_if``: only where it equals that) set to ``value``,
+    as an edited or damaged file would have it."""
+    with zipfile.ZipFile(source) as archive:
+        members = [(info, archive.read(info.filename)) for info in archive.infolist()]
+    found = []
+
+    def edit(node):
+        if isinstance(node, dict):
+            if name in node and (only_if is None or node[name] == only_if):
+                node[name] = value
+                found.append(True)
+            for child in node.values():
+                edit(child)
+        elif isinstance(node, list):
+            for child in node:
+                edit(child)
+
+    with zipfile.ZipFile(target, "w") as archive:
+        for info, payload in members:
+            if info.filename == "skcnn-model.json":
+                manifest = json.loads(payload)
+                edit(manifest)
+                payload = json.dumps(manifest).encode()
+            archive.writestr(info, payload)
+    assert found, f"the manifest stores {name}"
+    return target

@@ -2,11 +2,9 @@
 efficientnet_lite0 for small or grayscale arrays, recorded in ``backbone_`` and kept
 through save/load."""
 
-import json
-import zipfile
-
 import numpy as np
 import pytest
+from conftest import edit_stored_attribute
 from sklearn.base import clone
 
 import skcnn
@@ -89,34 +87,6 @@ def test_warm_start_keeps_the_auto_choice(photos):
     assert clf.n_iter_ == 2
 
 
-def _edit_backbone_choice(source, target, value):
-    """``source`` with the stored ``backbone_`` attribute replaced by ``value``."""
-    with zipfile.ZipFile(source) as archive:
-        members = [(info, archive.read(info.filename)) for info in archive.infolist()]
-    found = []
-
-    def edit(node):
-        if isinstance(node, dict):
-            if node.get("backbone_") == "efficientnet_lite1":
-                node["backbone_"] = value
-                found.append(True)
-            for child in node.values():
-                edit(child)
-        elif isinstance(node, list):
-            for child in node:
-                edit(child)
-
-    with zipfile.ZipFile(target, "w") as archive:
-        for info, data in members:
-            if info.filename == "skcnn-model.json":
-                manifest = json.loads(data)
-                edit(manifest)
-                data = json.dumps(manifest).encode()
-            archive.writestr(info, data)
-    assert found, "the manifest stores backbone_"
-    return target
-
-
 def test_save_load_round_trip_keeps_the_chosen_backbone(photos, tmp_path):
     X, y = photos
     clf = FineTunedClassifier(**FAST).fit(X, y)
@@ -126,6 +96,7 @@ def test_save_load_round_trip_keeps_the_chosen_backbone(photos, tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-5)
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
     # A file whose 'auto' choice is not one 'auto' makes is refused, not resolved.
-    bad = _edit_backbone_choice(path, tmp_path / "bad.skcnn", "timm:resnet50")
+    bad = edit_stored_attribute(path, tmp_path / "bad.skcnn", "backbone_", "timm:resnet50",
+                                only_if="efficientnet_lite1")
     with pytest.raises(ModelFileError, match="backbone_='timm:resnet50'"):
         skcnn.load(bad)

@@ -5,12 +5,10 @@ Real photos (scikit-image's chelsea the cat and coffee), cut into elongated and 
 files; tiny fits (32x32 input, 1 epoch) on the CPU.
 """
 
-import json
-import zipfile
-
 import numpy as np
 import pytest
 import torch
+from conftest import edit_stored_attribute
 from PIL import Image
 from skimage import data
 from torchvision.transforms import functional as TF
@@ -186,34 +184,6 @@ def test_views_is_validated(photos):
         FineTunedClassifier(**{**FAST, "views": 0}).fit(X, y)
 
 
-def _edit_views(source, target, value):
-    """``source`` with the stored ``views_`` attribute replaced by ``value``."""
-    with zipfile.ZipFile(source) as archive:
-        members = [(info, archive.read(info.filename)) for info in archive.infolist()]
-    found = []
-
-    def edit(node):
-        if isinstance(node, dict):
-            if "views_" in node:
-                node["views_"] = value
-                found.append(True)
-            for child in node.values():
-                edit(child)
-        elif isinstance(node, list):
-            for child in node:
-                edit(child)
-
-    with zipfile.ZipFile(target, "w") as archive:
-        for info, payload in members:
-            if info.filename == "skcnn-model.json":
-                manifest = json.loads(payload)
-                edit(manifest)
-                payload = json.dumps(manifest).encode()
-            archive.writestr(info, payload)
-    assert found, "the manifest stores views_"
-    return target
-
-
 @pytest.mark.parametrize("value", [10**9, 2, "3", True])
 def test_load_refuses_views_the_setting_never_gives(photos, tmp_path, value):
     """A model file cannot make every prediction compute a billion crops."""
@@ -222,6 +192,6 @@ def test_load_refuses_views_the_setting_never_gives(photos, tmp_path, value):
 
     X, y, _, _ = photos
     path = skcnn.save(FineTunedClassifier(**FAST).fit(X, y), tmp_path / "views.skcnn")
-    bad = _edit_views(path, tmp_path / "bad.skcnn", value)
+    bad = edit_stored_attribute(path, tmp_path / "bad.skcnn", "views_", value)
     with pytest.raises(ModelFileError, match="views_="):
         skcnn.load(bad)

@@ -37,11 +37,9 @@ class FineTunedRegressor(FineTuningMixin, BaseImageRegressor):
         What trains after ``freeze_epochs``: only the head, the whole
         backbone, or its last N stages (``n_stages_`` after fit).
     freeze_epochs : int or 'probe', default='probe'
-        Epochs that train the head alone before unfreezing. 'probe' (LP-FT):
-        fit the head as a linear probe on the frozen backbone's features, fine-tune
-        from it, and keep the probe, the fine-tuned network or an interpolation
-        of their weights, chosen on a validation split (``recipe_``; see the
-        fine-tuning guide).
+        As in :class:`~skcnn.FineTunedClassifier`; here the probe is a ridge
+        regression (its penalty chosen by leave-one-out) and the interpolation
+        with the lowest validation loss is kept.
     backbone_lr_mult : float, default=0.1
         Learning rate of the backbone relative to the head's.
     layer_decay : float in (0, 1] or None, default=0.7
@@ -79,11 +77,8 @@ class FineTunedRegressor(FineTuningMixin, BaseImageRegressor):
     tta : int, default=0
         Test-time augmentation views averaged by ``predict``.
     views : int from 1 to 16 or 'auto', default='auto'
-        Crops of each image whose outputs ``predict`` averages (the probe's
-        features too): 1 is the backbone's center crop, n > 1 crops of the whole
-        shorter side spread along the longer side, which together cover an
-        elongated photo. 'auto': 3 to classify photos whose median aspect ratio
-        is 1.2 or more, else 1 (``views_``; see :mod:`skcnn.pretrained._views`).
+        As in :class:`~skcnn.FineTunedClassifier`; 'auto' is 1 view (the
+        backbone's center crop) for regression, where a crop may change the target.
     warm_start : bool, default=False
     callbacks : list of skorch callbacks or (name, callback) pairs, default=None
         Extra skorch callbacks run in every training call; see

@@ -11,7 +11,8 @@ from ._lpft import auto_backbone
 from .backbones import resolve_backbone
 from .features import GlobalPool
 
-__all__ = ["FineTuneNet", "backbone_stages", "Unfreeze", "source_shape", "training_precision",
+__all__ = ["FineTuneNet", "backbone_stages", "Unfreeze", "header_shape", "source_shape",
+           "training_precision",
            "smoothing_kwargs", "resolve_unless_auto", "chosen_backbone"]
 
 _FORWARD_FEATURES = "forward_features"
@@ -100,21 +101,26 @@ def smoothing_kwargs(estimator):
     return {}
 
 
+def header_shape(item):
+    """``(C, H, W)`` of a PIL image or an image file (its header only); None if unreadable
+    (reading the image gives the clear error)."""
+    try:
+        image = item if isinstance(item, Image.Image) else Image.open(item)
+        try:
+            return (len(image.getbands()), image.height, image.width)
+        finally:
+            if image is not item:
+                image.close()
+    except (OSError, TypeError, ValueError, Image.DecompressionBombError):
+        return None
+
+
 def source_shape(items, kind):
     """``(C, H, W)`` of the images as given (what ``augment='auto'`` looks at): of the
     array, or of the first PIL image or file (its header only); None if unreadable."""
     if kind == "array":
         return tuple(int(s) for s in items.shape[1:])
-    try:
-        first = items[0]
-        image = first if isinstance(first, Image.Image) else Image.open(first)
-        try:
-            return (len(image.getbands()), image.height, image.width)
-        finally:
-            if image is not first:
-                image.close()
-    except (OSError, IndexError, TypeError, ValueError, Image.DecompressionBombError):
-        return None  # reading the images gives the clear error
+    return header_shape(items[0]) if len(items) else None
 
 
 def training_precision(precision, device):

@@ -34,13 +34,12 @@ class RecipePhases:
     """The recipe's phases (a mixin of :class:`~skcnn.pretrained.finetune.FineTuningMixin`)."""
 
     def _keep_better(self, net, images, features, targets, valid_idx, criterion, recipe, *,
-                     probe, trunk_before, seed, device, valid_views=None):
+                     probe, trunk_before, seed, device, valid_views):
         """Choose the network between the probe (``a = 0``) and the fine-tuned one
         (``a = 1``) by their interpolations' scores on the validation images (WiSE-FT,
         :mod:`._interpolate`; ``valid_views``: their views, whose logits are averaged),
         then refit the probe on every training image when the chosen network has a share
         of it."""
-        valid_views = [images[valid_idx]] if valid_views is None else valid_views
         probe_score, probe_state, probe_alpha = probe
         module, head, task = net.module_, net.module_.head, self._task()
         finetuned = parameter_snapshot(module)

@@ -17,16 +17,18 @@ a crop may change the target).
 
 import numpy as np
 import torch
-from PIL import Image
+from sklearn.utils.validation import check_is_fitted
 
 from .._engine import _ACTIVATIONS, averaged_outputs
 from .._progress import tqdm
 from ..data.inputs import image_input
 from ..data.transforms import ImageItems, PilPreprocess, prepare_tensor
+from ._finetune_net import header_shape
 from ._inference import resolve_batch_size
 from ._lpft import is_small_image, trunk_features
 
-__all__ = ["ELONGATED", "AUTO_VIEWS", "MAX_VIEWS", "view_positions", "median_aspect_ratio", "MultiView"]
+__all__ = ["ELONGATED", "AUTO_VIEWS", "MAX_VIEWS", "view_positions", "median_aspect_ratio",
+           "MultiView"]
 
 #: Median aspect ratio (longer / shorter side) from which 'auto' takes several views:
 #: the center crop of the whole shorter side then misses a sixth of the longer side.
@@ -56,18 +58,9 @@ def median_aspect_ratio(items, kind):
     when none can be read (reading the images gives the clear error)."""
     if kind == "array":
         return _aspect(items.shape[-1], items.shape[-2])
-    ratios = []
-    for index in np.unique(np.linspace(0, len(items) - 1, min(len(items), _SAMPLED)).astype(int)):
-        item = items[index]
-        try:
-            if isinstance(item, Image.Image):
-                ratios.append(_aspect(*item.size))
-            else:
-                with Image.open(item) as image:
-                    ratios.append(_aspect(*image.size))
-        except (OSError, TypeError, ValueError, Image.DecompressionBombError):
-            continue
-    return float(np.median(ratios)) if ratios else None
+    sampled = np.unique(np.linspace(0, len(items) - 1, min(len(items), _SAMPLED)).astype(int))
+    shapes = [shape for shape in (header_shape(items[i]) for i in sampled) if shape is not None]
+    return float(np.median([_aspect(w, h) for _, h, w in shapes])) if shapes else None
 
 
 def _take(items, indices):
@@ -132,15 +125,15 @@ class MultiView:
         with tqdm(total=len(images) * self._n_views(), unit="img", leave=False,
                   desc=f"{type(self).__name__} features ({self._n_views()} views)",
                   disable=not self.verbose) as bar:
-            features = torch.zeros(0)
+            views = []
             if self._reuses_training_images():
-                features = trunk_features(net.module_, images, batch, device,
-                                          progress=bar.update)
+                views.append(trunk_features(net.module_, images, batch, device,
+                                            progress=bar.update))
             for position in self._other_positions():
-                parts = [trunk_features(net.module_, part, batch, device, progress=bar.update)
-                         for part in self._view_images(items, kind, position)]
-                features = torch.cat(parts) + (features if len(features) else 0)
-        return features / self._n_views()
+                views.append(torch.cat([
+                    trunk_features(net.module_, part, batch, device, progress=bar.update)
+                    for part in self._view_images(items, kind, position)]))
+        return torch.stack(views).mean(0)
 
     def _validation_views(self, X, images, valid_idx):
         """The views of the validation images, as a list of tensors."""
@@ -156,8 +149,6 @@ class MultiView:
         mean of the views' logits (and of their ``tta`` views), then ``activation``."""
         if self._n_views() == 1:
             return super()._network_outputs(X, activation)
-        from sklearn.utils.validation import check_is_fitted
-
         check_is_fitted(self)
         items, kind = image_input(self, X, reset=False)
         net, total = self._inference_net(), 0.0
